@@ -56,7 +56,11 @@ export const ERRORS = {
     retryable: false,
     hl7: '102',
   },
-  HL7_BAD_BATCH: { message: 'batch structure is invalid at segment {segmentIndex}', retryable: false, hl7: '100' },
+  HL7_BAD_BATCH: {
+    message: 'batch structure is invalid at segment {segmentIndex}',
+    retryable: false,
+    hl7: '100',
+  },
   HL7_NOT_A_MESSAGE: { message: 'frame holds no HL7 v2 message', retryable: false, hl7: '100' },
   // --- MLLP transport (src/mllp) ---
   MLLP_FRAME_TOO_LARGE: {
@@ -65,12 +69,24 @@ export const ERRORS = {
     hl7: '104',
   },
   MLLP_ACK_TIMEOUT: { message: 'no ACK within {timeoutMs} ms', retryable: true, hl7: '207' },
-  MLLP_CONNECTION_CLOSED: { message: 'connection closed before the ACK arrived', retryable: true, hl7: '207' },
+  MLLP_CONNECTION_CLOSED: {
+    message: 'connection closed before the ACK arrived',
+    retryable: true,
+    hl7: '207',
+  },
   MLLP_NOT_CONNECTED: { message: 'could not connect to the MLLP peer', retryable: true, hl7: '207' },
-  MLLP_BAD_ACK: { message: 'the peer answered with something that is not an HL7 ACK', retryable: true, hl7: '207' },
+  MLLP_BAD_ACK: {
+    message: 'the peer answered with something that is not an HL7 ACK',
+    retryable: true,
+    hl7: '207',
+  },
   MLLP_SENDER_CLOSED: { message: 'the MLLP sender is closed', retryable: false, hl7: '207' },
   // --- intake and handling ---
-  INTAKE_REJECTED_TYPE: { message: 'message type is not accepted by this channel', retryable: false, hl7: '200' },
+  INTAKE_REJECTED_TYPE: {
+    message: 'message type is not accepted by this channel',
+    retryable: false,
+    hl7: '200',
+  },
   INTAKE_UNAVAILABLE: { message: 'the engine could not store the message', retryable: true, hl7: '207' },
   INTAKE_OVERLOADED: { message: 'the engine is over its intake limit', retryable: true, hl7: '207' },
   // --- configuration ---
@@ -103,7 +119,10 @@ export class EngineError extends Error {
 
   constructor(code: ErrorCode, details: ErrorDetails = {}, location?: Hl7Location, options?: ErrorOptions) {
     const spec: ErrorSpec = ERRORS[code];
-    super(fill(spec.message, { ...details, location: location ? formatLocation(location) : undefined }), options);
+    super(
+      fill(spec.message, { ...details, location: location ? formatLocation(location) : undefined }),
+      options,
+    );
     this.code = code;
     this.retryable = spec.retryable;
     this.hl7Condition = spec.hl7;

@@ -1,8 +1,8 @@
 import { EngineError, type Hl7ErrorCondition, type Hl7Location } from '../errors.js';
-import { DEFAULT_DELIMITERS, type Delimiters, encodingCharacters } from './delimiters.js';
-import { escape } from './escape.js';
 import { newControlId } from './control-id.js';
 import { formatHl7Timestamp } from './datetime.js';
+import { DEFAULT_DELIMITERS, type Delimiters, encodingCharacters } from './delimiters.js';
+import { escape } from './escape.js';
 import type { MshHeader } from './msh-header.js';
 
 /**
@@ -40,7 +40,10 @@ const CONDITION_TEXT: Record<Hl7ErrorCondition, string> = {
 };
 
 /** The acknowledgment mode a message asks for; `configured` applies when MSH-15/16 are empty. */
-export function ackModeFor(header: Pick<MshHeader, 'acceptAckType' | 'applicationAckType'>, configured: AckMode = 'original'): AckMode {
+export function ackModeFor(
+  header: Pick<MshHeader, 'acceptAckType' | 'applicationAckType'>,
+  configured: AckMode = 'original',
+): AckMode {
   return header.acceptAckType !== '' || header.applicationAckType !== '' ? 'enhanced' : configured;
 }
 
@@ -49,7 +52,11 @@ export function ackCode(mode: AckMode, outcome: AckOutcome): AckCode {
 }
 
 /** Whether a commit ACK is due for this outcome (MSH-15, table 0155). Original mode always answers. */
-export function commitAckWanted(header: Pick<MshHeader, 'acceptAckType' | 'applicationAckType'>, mode: AckMode, outcome: AckOutcome): boolean {
+export function commitAckWanted(
+  header: Pick<MshHeader, 'acceptAckType' | 'applicationAckType'>,
+  mode: AckMode,
+  outcome: AckOutcome,
+): boolean {
   if (mode === 'original') return true;
   switch (header.acceptAckType.toUpperCase()) {
     case 'NE':
@@ -167,10 +174,22 @@ function errSegment(err: AckError, d: Delimiters, version: string): string {
   const conditionText = CONDITION_TEXT[err.condition];
   const num = (n: number | undefined) => (n === undefined ? '' : String(n));
   if (compareVersion(version, '2.5') < 0) {
-    const eld = [loc.segment ?? '', num(loc.segmentIndex), num(loc.field), [err.condition, conditionText, 'HL70357'].join(s)];
+    const eld = [
+      loc.segment ?? '',
+      num(loc.segmentIndex),
+      num(loc.field),
+      [err.condition, conditionText, 'HL70357'].join(s),
+    ];
     return ['ERR', eld.join(c)].join(d.field);
   }
-  const erl = [loc.segment ?? '', num(loc.segmentIndex), num(loc.field), num(loc.repetition), num(loc.component), num(loc.subcomponent)];
+  const erl = [
+    loc.segment ?? '',
+    num(loc.segmentIndex),
+    num(loc.field),
+    num(loc.repetition),
+    num(loc.component),
+    num(loc.subcomponent),
+  ];
   const hasLocation = loc.segment !== undefined || loc.segmentIndex !== undefined;
   const fields = [
     'ERR',

@@ -24,7 +24,13 @@ const ENVELOPE = new Set(['FHS', 'BHS', 'BTS', 'FTS']);
 
 export function parseBatch(text: string, options: ParseOptions = {}): Hl7Batch {
   const start = text.search(/(FHS|BHS|MSH)/);
-  if (start === -1 || text.slice(0, start).trim().replace(/\uFEFF/g, '') !== '') {
+  if (
+    start === -1 ||
+    text
+      .slice(0, start)
+      .trim()
+      .replace(/\uFEFF/g, '') !== ''
+  ) {
     throw new EngineError(text.trim() === '' ? 'HL7_EMPTY' : 'HL7_NO_MSH', {}, { segmentIndex: 1 });
   }
   const d = readDelimiters(text, start);
@@ -55,13 +61,19 @@ export function parseBatch(text: string, options: ParseOptions = {}): Hl7Batch {
       continue;
     }
     if (!ENVELOPE.has(name)) {
-      if (msgStart === -1) throw new EngineError('HL7_BAD_BATCH', { segmentIndex: segIndex }, { segmentIndex: segIndex });
+      if (msgStart === -1)
+        throw new EngineError('HL7_BAD_BATCH', { segmentIndex: segIndex }, { segmentIndex: segIndex });
       continue;
     }
     flush(m.index);
     const seg = new Segment(line, name, d);
     if (name === 'FHS') {
-      if (fileHeader || messages.length > 0) throw new EngineError('HL7_BAD_BATCH', { segmentIndex: segIndex }, { segment: name, segmentIndex: segIndex });
+      if (fileHeader || messages.length > 0)
+        throw new EngineError(
+          'HL7_BAD_BATCH',
+          { segmentIndex: segIndex },
+          { segment: name, segmentIndex: segIndex },
+        );
       fileHeader = seg;
     } else if (name === 'BHS') {
       batchHeaders.push(seg);
@@ -74,7 +86,8 @@ export function parseBatch(text: string, options: ParseOptions = {}): Hl7Batch {
       }
     } else {
       declaredBatchCount = toCount(seg.getValue(1));
-      if (declaredBatchCount !== undefined && declaredBatchCount !== batchHeaders.length) countMismatch = true;
+      if (declaredBatchCount !== undefined && declaredBatchCount !== batchHeaders.length)
+        countMismatch = true;
     }
   }
   flush(text.length);

@@ -17,7 +17,10 @@ export interface UnescapeOptions {
   hexDecoder?: (bytes: Buffer) => string;
 }
 
-const DEFAULT_OPTIONS: Required<Omit<UnescapeOptions, 'hexDecoder'>> = { formatting: 'text', highlight: 'drop' };
+const DEFAULT_OPTIONS: Required<Omit<UnescapeOptions, 'hexDecoder'>> = {
+  formatting: 'text',
+  highlight: 'drop',
+};
 
 export function unescape(value: string, d: Delimiters, options?: UnescapeOptions): string {
   const esc = d.escape;
@@ -114,10 +117,20 @@ const escapePatterns = new WeakMap<Delimiters, RegExp>();
 function escapePattern(d: Delimiters): RegExp {
   let re = escapePatterns.get(d);
   if (!re) {
-    const chars = [d.field, d.component, d.repetition, d.escape, d.subcomponent, d.truncation, '\r', '\n'].filter(
-      (c) => c !== '',
+    const chars = [
+      d.field,
+      d.component,
+      d.repetition,
+      d.escape,
+      d.subcomponent,
+      d.truncation,
+      '\r',
+      '\n',
+    ].filter((c) => c !== '');
+    re = new RegExp(
+      `[${chars.map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}]`,
+      'g',
     );
-    re = new RegExp(`[${chars.map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}]`, 'g');
     escapePatterns.set(d, re);
   }
   return re;

@@ -2,7 +2,7 @@ import { EngineError } from '../errors.js';
 import { type Delimiters, readDelimiters } from './delimiters.js';
 import { escape, type UnescapeOptions, unescape as unescapeValue } from './escape.js';
 import { compilePath, type Hl7Path } from './path.js';
-import { Segment, replacePart } from './segment.js';
+import { replacePart, Segment } from './segment.js';
 
 export interface ParseOptions extends UnescapeOptions {}
 
@@ -114,7 +114,8 @@ export class Hl7Message {
   getAll(path: string): string[] {
     const p = compilePath(path);
     const out: string[] = [];
-    const segs = p.occurrence === undefined ? this.segments(p.segment) : [this.segment(p.segment, p.occurrence)];
+    const segs =
+      p.occurrence === undefined ? this.segments(p.segment) : [this.segment(p.segment, p.occurrence)];
     for (const seg of segs) {
       if (seg === undefined) continue;
       if (p.field === undefined) {
@@ -123,7 +124,9 @@ export class Hl7Message {
       }
       const reps = p.repetition === undefined ? seg.repetitionCount(p.field) : 1;
       for (let r = 1; r <= reps; r++) {
-        out.push(seg.getValue(p.field, p.repetition ?? r, p.component ?? 1, p.subcomponent ?? 1, this.options));
+        out.push(
+          seg.getValue(p.field, p.repetition ?? r, p.component ?? 1, p.subcomponent ?? 1, this.options),
+        );
       }
     }
     return out;
@@ -160,7 +163,12 @@ export class Hl7Message {
           const compText = seg.getPartRaw(p.field, rep, p.component) ?? '';
           compValue = replacePart(compText, d.subcomponent, p.subcomponent, rawValue);
         }
-        value = replacePart(field, d.repetition, rep, replacePart(repText, d.component, p.component, compValue));
+        value = replacePart(
+          field,
+          d.repetition,
+          rep,
+          replacePart(repText, d.component, p.component, compValue),
+        );
       } else {
         value = replacePart(field, d.repetition, rep, rawValue);
       }
@@ -177,7 +185,8 @@ export class Hl7Message {
 
   /** Appends an empty segment (or one from raw wire text without terminator) and returns it. */
   appendSegment(name: string, raw = name): Segment {
-    if (!/^[A-Z][A-Z0-9]{2}$/.test(name) || !raw.startsWith(name)) throw new EngineError('HL7_BAD_SEGMENT_NAME');
+    if (!/^[A-Z][A-Z0-9]{2}$/.test(name) || !raw.startsWith(name))
+      throw new EngineError('HL7_BAD_SEGMENT_NAME');
     const seg = new Segment(raw, name, this.delimiters, this.#markEdited);
     this.#added.push(seg);
     this.#edited = true;

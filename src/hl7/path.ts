@@ -40,7 +40,8 @@ export function compilePath(path: string): Hl7Path {
   });
   if (compiled.field === 0 && compiled.segment !== 'MSH') {
     // Field 0 is the segment name, readable only as such; it has no parts.
-    if (compiled.component !== undefined || compiled.repetition !== undefined) throw new EngineError('HL7_BAD_PATH');
+    if (compiled.component !== undefined || compiled.repetition !== undefined)
+      throw new EngineError('HL7_BAD_PATH');
   }
   if (cache.size >= CACHE_LIMIT) cache.clear();
   cache.set(path, compiled);

@@ -85,7 +85,12 @@ export class Segment {
    * Raw text of one part. `repetition`, `component`, `subcomponent` are 1-based; undefined means
    * "the whole" at that level. Returns undefined when the part is absent.
    */
-  getPartRaw(field: number, repetition?: number, component?: number, subcomponent?: number): string | undefined {
+  getPartRaw(
+    field: number,
+    repetition?: number,
+    component?: number,
+    subcomponent?: number,
+  ): string | undefined {
     const whole = this.getRaw(field);
     if (field === 0 || this.isLiteralField(field)) {
       return repetition === undefined && component === undefined ? whole : undefined;
@@ -99,7 +104,8 @@ export class Segment {
       value = nthPart(value, d.repetition, repetition ?? 1);
     }
     if (value !== undefined && component !== undefined) value = nthPart(value, d.component, component);
-    if (value !== undefined && subcomponent !== undefined) value = nthPart(value, d.subcomponent, subcomponent);
+    if (value !== undefined && subcomponent !== undefined)
+      value = nthPart(value, d.subcomponent, subcomponent);
     return value;
   }
 
