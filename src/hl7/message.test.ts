@@ -173,3 +173,14 @@ describe('parse errors', () => {
     }
   });
 });
+
+describe('short MSH-2', () => {
+  it('reads a message whose MSH-2 defines no subcomponent separator', () => {
+    const m = parse('MSH|^~\\|A|B|C|D|2024||ADT^A01|CTRL1|P|2.2\rPID|1||X&Y^Z');
+    expect(m.get('MSH-10')).toBe('CTRL1');
+    expect(m.get('PID-3-1')).toBe('X&Y');
+    expect(m.get('PID-3-1-1')).toBe('X&Y');
+    expect(m.get('PID-3-1-2')).toBe('');
+    expect(m.getRaw('PID-3-1-2')).toBeUndefined();
+  });
+});

@@ -158,6 +158,8 @@ export class Segment {
 
 /** The n-th (1-based) part of s split by sep, or undefined when s has fewer parts. */
 export function nthPart(s: string, sep: string, n: number): string | undefined {
+  // An old sender's MSH-2 may define no subcomponent (or escape) character: then nothing splits.
+  if (sep === '') return n === 1 ? s : undefined;
   let start = 0;
   for (let i = 1; i < n; i++) {
     const p = s.indexOf(sep, start);
@@ -170,6 +172,7 @@ export function nthPart(s: string, sep: string, n: number): string | undefined {
 }
 
 export function countParts(s: string, sep: string): number {
+  if (sep === '') return 1;
   let n = 1;
   let p = s.indexOf(sep);
   while (p !== -1) {
