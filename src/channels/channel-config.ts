@@ -33,13 +33,16 @@ export interface MllpSourceConfig {
  * Compiles `accept` patterns once (STYLE habit 3) into a predicate over MSH-9.1 and MSH-9.2.
  * `*` matches any run of characters within one component; `ADT` alone matches every ADT event.
  */
-export function compileAccept(patterns: readonly string[] | undefined): (code: string, event: string) => boolean {
+export function compileAccept(
+  patterns: readonly string[] | undefined,
+): (code: string, event: string) => boolean {
   if (patterns === undefined) return () => true;
   const res = patterns.map((p) => {
     const [code = '', event] = p.split('^');
     return { code: glob(code), event: event === undefined ? undefined : glob(event) };
   });
-  return (code, event) => res.some((r) => r.code.test(code) && (r.event === undefined || r.event.test(event)));
+  return (code, event) =>
+    res.some((r) => r.code.test(code) && (r.event === undefined || r.event.test(event)));
 }
 
 function glob(p: string): RegExp {

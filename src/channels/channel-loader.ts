@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isScalar, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { resolveCharset } from '../hl7/charset.js';
-import type { ChannelConfig } from './channel-config.js';
 import schema from './channel.schema.json' with { type: 'json' };
+import type { ChannelConfig } from './channel-config.js';
 
 /** One problem in one channel file, pointing at the line and key an analyst has to fix. */
 export interface ChannelProblem {
@@ -21,7 +21,6 @@ export interface LoadedChannels {
 
 // Compiled once at load (STYLE habit 3); `useDefaults` fills in the documented defaults.
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: false });
-ajv.addKeyword('description');
 const validate = ajv.compile<Omit<ChannelConfig, 'file'>>(schema);
 
 /** Reads every `*.yaml`/`*.yml` in a folder. Problems are collected, never thrown, so all show at once. */
@@ -64,10 +63,16 @@ export function loadChannelFile(file: string): { channel: ChannelConfig } | { pr
   try {
     resolveCharset(value.charset);
   } catch {
-    problems.push({ file, line: lineOf(['charset']), key: 'charset', message: 'unsupported character set name' });
+    problems.push({
+      file,
+      line: lineOf(['charset']),
+      key: 'charset',
+      message: 'unsupported character set name',
+    });
   }
   if (problems.length > 0) return { problems };
-  return { channel: deepFreeze({ ...value, file }) };
+  // ajv fills defaults only inside objects that exist; `ack` may be left out whole.
+  return { channel: deepFreeze({ ...value, ack: { ...{ mode: 'original' as const }, ...value.ack }, file }) };
 }
 
 function crossChannelProblems(channels: ChannelConfig[]): ChannelProblem[] {
@@ -76,13 +81,20 @@ function crossChannelProblems(channels: ChannelConfig[]): ChannelProblem[] {
   const ports = new Map<string, string>();
   for (const c of channels) {
     const other = names.get(c.name);
-    if (other) problems.push({ file: c.file, line: 1, key: 'name', message: `name already used by ${other}` });
+    if (other)
+      problems.push({ file: c.file, line: 1, key: 'name', message: `name already used by ${other}` });
     names.set(c.name, c.file);
     const { host, port } = c.source.mllp;
     if (port === 0 || !c.enabled) continue;
     const portKey = `${host}:${port}`;
     const taken = ports.get(portKey);
-    if (taken) problems.push({ file: c.file, line: 1, key: 'source.mllp.port', message: `port ${port} already used by ${taken}` });
+    if (taken)
+      problems.push({
+        file: c.file,
+        line: 1,
+        key: 'source.mllp.port',
+        message: `port ${port} already used by ${taken}`,
+      });
     ports.set(portKey, c.file);
   }
   return problems;

@@ -107,7 +107,7 @@ export function buildAck(header: MshHeader, options: AckOptions): string {
     header.receivingFacility,
     header.sendingApplication,
     header.sendingFacility,
-    formatHl7Timestamp(options.now ?? new Date()),
+    escape(formatHl7Timestamp(options.now ?? new Date()), d),
     '',
     ackType(header, d, version),
     options.controlId ?? newControlId(),

@@ -1,4 +1,4 @@
-import type { Delimiters } from './delimiters.js';
+import { type Delimiters, encodingCharacters } from './delimiters.js';
 
 /**
  * HL7 v2 escape sequences (v2.5.1 §2.7 "Use of escape sequences in text fields").
@@ -158,7 +158,8 @@ export function escape(value: string, d: Delimiters): string {
       case d.truncation:
         return `${e}P${e}`;
       case '\n':
-        return `${e}.br${e}`;
+        // \.br\ cannot be written when '.' is itself an encoding character: \X0A\ says the same.
+        return (d.field + encodingCharacters(d)).includes('.') ? `${e}X0A${e}` : `${e}.br${e}`;
       default:
         return `${e}X0D${e}`;
     }

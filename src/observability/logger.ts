@@ -1,4 +1,4 @@
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { type Logger, type LoggerOptions, pino } from 'pino';
 import { isEngineError } from '../errors.js';
 
 /**
@@ -27,7 +27,10 @@ export const REDACT_PATHS = [
   'err.details',
 ];
 
-export function createLogger(options: { level?: string; name?: string } = {}, destination?: pino.DestinationStream): Logger {
+export function createLogger(
+  options: { level?: string; name?: string } = {},
+  destination?: pino.DestinationStream,
+): Logger {
   const opts: LoggerOptions = {
     name: options.name ?? 'hl7e',
     level: options.level ?? process.env.HL7E_LOG_LEVEL ?? 'info',

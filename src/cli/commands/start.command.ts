@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+import { startAction } from '../actions/start.action.js';
+
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('run the engine in the foreground: one MLLP listener per channel, until SIGINT/SIGTERM')
+    .option('-c, --channels <dir>', 'folder of channel files (default: HL7E_CHANNELS_DIR or ./channels)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ hl7e start                       # the example channels in ./channels
+  $ HL7E_LOG_LEVEL=debug hl7e start --channels /etc/hl7e/channels`,
+    )
+    .action(async (opts: { channels?: string }) => {
+      await startAction(opts);
+    });
+}

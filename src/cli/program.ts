@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { registerChannels } from './commands/channels.command.js';
+import { registerParse } from './commands/parse.command.js';
+import { registerSend } from './commands/send.command.js';
+import { registerStart } from './commands/start.command.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+/** The single loader that registers every command (nest-cli style: commands wire, actions work). */
+export function buildProgram(): Command {
+  const program = new Command('hl7e')
+    .description('hl7-engine: HL7 v2 over MLLP in, FHIR R4 out — operator and analyst commands')
+    .version(pkg.version)
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(str) });
+  registerStart(program);
+  registerParse(program);
+  registerSend(program);
+  registerChannels(program);
+  program.addHelpText(
+    'after',
+    `
+Examples:
+  $ hl7e start                                   # run the engine with ./channels
+  $ hl7e parse message.hl7 --path PID-5-1        # read one value
+  $ hl7e send message.hl7 -H 127.0.0.1 -P 2575   # send over MLLP, print the ACK
+  $ hl7e channels validate
+
+Environment: HL7E_CHANNELS_DIR, HL7E_DATA_DIR, HL7E_LOG_LEVEL (see README "Configuration").
+Exit codes: 0 ok · 1 a problem was found (NAK, invalid config) · 2 usage or input error · 3 peer unreachable`,
+  );
+  return program;
+}
