@@ -338,10 +338,9 @@ describe('set then get on corpus messages', () => {
     FUZZ_TIMEOUT,
   );
 
-  // Known bug: replacePart (segment.ts) splits with String.split(''), i.e. into characters, when MSH-2 defines
-  // no subcomponent character (`^~\` or HAPI's messages.txt#4 `^~}`): setting PID-2-1-1 on "ABC" gives "XBC".
-  // Found by the property above. Marked `fails` so it turns red once fixed; then drop the exclusion above.
-  it.fails('set of a subcomponent when MSH-2 has no subcomponent character replaces the component (known bug)', () => {
+  // Found by the property above: replacePart used to split with String.split('') when MSH-2 defines no
+  // subcomponent character, so setting PID-2-1-1 on "ABC" gave "XBC".
+  it('set of a subcomponent when MSH-2 has no subcomponent character replaces the component', () => {
     const m = parse('MSH|^~\\|A\rPID|1|ABC');
     m.set('PID-2-1-1', 'X');
     expect(m.getRaw('PID-2')).toBe('X');

@@ -2,7 +2,7 @@ import { EngineError } from '../errors.js';
 import { type Delimiters, readDelimiters } from './delimiters.js';
 import { escape, type UnescapeOptions, unescape as unescapeValue } from './escape.js';
 import { compilePath, type Hl7Path } from './path.js';
-import { replacePart, Segment } from './segment.js';
+import { nthPart, replacePart, Segment } from './segment.js';
 
 export interface ParseOptions extends UnescapeOptions {}
 
@@ -122,11 +122,17 @@ export class Hl7Message {
         out.push(seg.raw);
         continue;
       }
-      const reps = p.repetition === undefined ? seg.repetitionCount(p.field) : 1;
-      for (let r = 1; r <= reps; r++) {
+      if (p.repetition !== undefined || seg.isLiteralField(p.field)) {
         out.push(
-          seg.getValue(p.field, p.repetition ?? r, p.component ?? 1, p.subcomponent ?? 1, this.options),
+          seg.getValue(p.field, p.repetition ?? 1, p.component ?? 1, p.subcomponent ?? 1, this.options),
         );
+        continue;
+      }
+      // Split the repetitions once: reading them one by one from the field start would be quadratic.
+      const field = seg.getRaw(p.field);
+      if (field === '') continue;
+      for (const rep of field.split(this.delimiters.repetition)) {
+        out.push(readRepetition(rep, this.delimiters, p.component ?? 1, p.subcomponent ?? 1, this.options));
       }
     }
     return out;
@@ -252,6 +258,18 @@ function structure(rep: string, d: Delimiters, options: ParseOptions): unknown {
   };
   if (comps.length === 1) return decode(rep);
   return numbered(comps.map(decode));
+}
+
+function readRepetition(
+  rep: string,
+  d: Delimiters,
+  component: number,
+  subcomponent: number,
+  options: ParseOptions,
+): string {
+  const comp = nthPart(rep, d.component, component);
+  const sub = comp === undefined ? undefined : nthPart(comp, d.subcomponent, subcomponent);
+  return sub ? unescapeValue(sub, d, options) : '';
 }
 
 function numbered(values: unknown[]): Record<string, unknown> {

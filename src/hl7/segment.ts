@@ -184,6 +184,8 @@ export function countParts(s: string, sep: string): number {
 
 /** Replaces the n-th (1-based) part of s split by sep, padding with empty parts. */
 export function replacePart(s: string, sep: string, n: number, value: string): string {
+  // No separator defined (a short MSH-2): the whole text is part 1 and there is no part 2.
+  if (sep === '') return n === 1 ? value : s;
   const parts = s === '' ? [''] : s.split(sep);
   while (parts.length < n) parts.push('');
   parts[n - 1] = value;
