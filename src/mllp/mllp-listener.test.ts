@@ -95,7 +95,7 @@ describe('MllpListener framing over a real socket', () => {
     expect(answered(await client.waitForFrames(20))).toEqual(ids);
   });
 
-  it('skips garbage before VT, accepts FS without CR, abandons a frame cut by VT, and keeps the connection', async () => {
+  it('skips garbage before VT, takes FS without CR, drops a frame cut by VT', async () => {
     const handled: string[] = [];
     const { port, ofType } = await start({
       handler: async (f) => {
@@ -226,7 +226,7 @@ describe('MllpListener ordering and backpressure', () => {
     await vi.waitFor(() => expect(ofType('resumed').length).toBeGreaterThan(0));
   });
 
-  it('serves 200 concurrent connections sending 5 messages each, every ACK matching its message', async () => {
+  it('serves 200 concurrent connections sending 5 messages each, every ACK matching', async () => {
     const { port, listener } = await start();
     const results = await Promise.all(
       Array.from({ length: 200 }, async (_, c) => {
@@ -393,7 +393,7 @@ describe('MllpListener connections', () => {
     expect(answered(await next.waitForFrames(1))).toEqual(['NEXT']);
   });
 
-  it('close() waits for the handler in flight, delivers its ACK, refuses new peers, and is safe twice', async () => {
+  it('close() waits for the handler in flight, delivers its ACK, refuses new peers, safe twice', async () => {
     const hold = gate();
     const { port, listener } = await start({
       handler: async (f) => {
@@ -418,6 +418,17 @@ describe('MllpListener connections', () => {
     await closing;
     await listener.close();
     expect(answered(busy.frames)).toEqual(['INFLIGHT']);
+  });
+
+  it('rejects listen() when the port is taken', async () => {
+    const { port } = await start();
+    const second = new MllpListener({
+      port,
+      handler: async (f) => ackFor(f),
+      onHandlerError: () => undefined,
+    });
+    await expect(second.listen()).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await second.close();
   });
 
   it('reports ids, counts and codes in its events, never message content', async () => {
@@ -486,6 +497,14 @@ describe('MllpListener over TLS', () => {
       expect(answered(await client.waitForFrames(1))).toEqual([version]);
     }
     expect(infos.map((i) => i.tlsAuthorized)).toEqual([false, false]); // no client certificate asked for
+  });
+
+  it('still answers a TLS peer that half-closes after its last message', async () => {
+    const { port } = await start({ tls: { key: pki.serverKey, cert: pki.serverCert } });
+    const client = await tlsClient(port, {});
+    client.socket.end(frame(testMessage('TLSHALF')));
+    await client.closed;
+    expect(answered(client.frames)).toEqual(['TLSHALF']);
   });
 
   it('refuses a TLS 1.0 client', async () => {

@@ -29,7 +29,10 @@ export interface MllpListenerOptions {
   allowFrom?: readonly string[];
   /** @defaultValue 1 MiB */
   maxMessageBytes?: number;
-  /** A connection with no traffic and no message in hand for this long is closed; 0 disables. @defaultValue 300_000 */
+  /**
+   * A connection with no traffic and no message in hand for this long is closed; 0 disables.
+   * @defaultValue 300_000
+   */
   idleTimeoutMs?: number;
   /** Connections beyond this many (TLS handshakes included) are refused. @defaultValue unlimited */
   maxConnections?: number;
@@ -174,6 +177,7 @@ export class MllpListener {
     socket.on('close', () => {
       if (this.#handshaking.get(key) === socket) this.#handshaking.delete(key);
     });
+    socket.on('error', () => {}); // reported by the TLS layer as 'tlsClientError' or on the TLSSocket
     this.#tls.emit('connection', socket);
   }
 

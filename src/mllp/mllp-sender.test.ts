@@ -95,7 +95,7 @@ describe('MllpSender', () => {
     expect(maxOutstanding).toBe(1);
   });
 
-  it('rejects with MLLP_ACK_TIMEOUT, drops the connection, and never gives the late ACK to the next message', async () => {
+  it('times out with MLLP_ACK_TIMEOUT and drops the connection: no late ACK for the next send', async () => {
     let releaseLate!: () => void;
     const late = new Promise<void>((resolve) => {
       releaseLate = resolve;
