@@ -1,5 +1,8 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import { sendAction } from '../actions/send.action.js';
+import { type SendInput, sendAction } from '../actions/send.action.js';
+
+/** What commander hands the action: SendInput's options, with --timeout under its flag name. */
+type SendOptions = Omit<SendInput, 'files' | 'timeoutMs'> & { timeout: number };
 
 export function registerSend(program: Command): void {
   program
@@ -25,27 +28,11 @@ Examples:
 
 Exit codes: 0 every ACK was AA/CA · 1 some message was not accepted · 2 bad input · 3 peer unreachable`,
     )
-    .action(
-      async (
-        files: string[],
-        opts: {
-          host: string;
-          port: number;
-          timeout: number;
-          tls?: boolean;
-          ca?: string;
-          cert?: string;
-          key?: string;
-          servername?: string;
-          insecure?: boolean;
-          json?: boolean;
-        },
-      ) => {
-        process.exitCode = await sendAction({ files, ...opts, timeoutMs: opts.timeout }, (l) =>
-          process.stdout.write(`${l}\n`),
-        );
-      },
-    );
+    .action(async (files: string[], opts: SendOptions) => {
+      process.exitCode = await sendAction({ files, ...opts, timeoutMs: opts.timeout }, (l) =>
+        process.stdout.write(`${l}\n`),
+      );
+    });
 }
 
 function toPort(v: string): number {
