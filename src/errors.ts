@@ -89,6 +89,55 @@ export const ERRORS = {
   },
   INTAKE_UNAVAILABLE: { message: 'the engine could not store the message', retryable: true, hl7: '207' },
   INTAKE_OVERLOADED: { message: 'the engine is over its intake limit', retryable: true, hl7: '207' },
+  INTAKE_DUPLICATE_COLLISION: {
+    message: 'MSH-10 repeats an earlier message from this sender with different content',
+    retryable: false,
+    hl7: '205',
+  },
+  // --- store (src/store) ---
+  STORE_UNAVAILABLE: { message: 'the message store is unreachable', retryable: true, hl7: '207' },
+  STORE_QUERY_FAILED: { message: 'a store query failed (SQLSTATE {sqlstate})', retryable: true, hl7: '207' },
+  STORE_MIGRATION_FAILED: {
+    message: 'store migration {version} failed (SQLSTATE {sqlstate})',
+    retryable: false,
+    hl7: '207',
+  },
+  STORE_LOCKED: {
+    message: 'the embedded store is in use by a running engine (pid {pid})',
+    retryable: false,
+    hl7: '207',
+  },
+  // --- archive and keys (src/archive) ---
+  ARCHIVE_WRITE_FAILED: { message: 'the raw archive could not be written', retryable: true, hl7: '207' },
+  ARCHIVE_READ_FAILED: { message: 'archive record {record} could not be read', retryable: false, hl7: '207' },
+  ARCHIVE_DECRYPT_FAILED: {
+    message: 'archive record {record} failed authentication (wrong key, channel or message id)',
+    retryable: false,
+    hl7: '207',
+  },
+  ARCHIVE_DIGEST_MISMATCH: {
+    message: 'archive record {record} does not match its stored digest',
+    retryable: false,
+    hl7: '207',
+  },
+  KEY_PROVIDER_UNAVAILABLE: {
+    message: 'the key provider ({provider}) could not be reached',
+    retryable: true,
+    hl7: '207',
+  },
+  KEY_PROVIDER_REFUSED: {
+    message: 'the key provider ({provider}) refused the request ({reason})',
+    retryable: false,
+    hl7: '207',
+  },
+  KEY_UNKNOWN: { message: 'data key {keyId} is not in the store', retryable: false, hl7: '207' },
+  // --- queue (src/pipeline) ---
+  PIPELINE_CHANNEL_UNKNOWN: {
+    message: 'the message belongs to a channel that is no longer configured',
+    retryable: false,
+    hl7: '207',
+  },
+  QUEUE_UNAVAILABLE: { message: 'the work queue backend is unreachable', retryable: true, hl7: '207' },
   // --- configuration ---
   CONFIG_INVALID: { message: 'configuration is invalid: {detail}', retryable: false, hl7: '207' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -9,8 +9,49 @@ export interface ChannelConfig {
   readonly charset: string;
   /** Message-type patterns (`ORU^R01`, `ADT^A*`); undefined accepts every type. */
   readonly accept?: readonly string[];
+  readonly duplicates: DuplicatePolicy;
+  readonly ordering: OrderingPolicy;
+  readonly destinations: readonly DestinationConfig[];
   /** The file the channel came from, for error messages and `hl7e channels validate`. */
   readonly file: string;
+}
+
+export interface DuplicatePolicy {
+  /** Look-back window, e.g. `24h` (see parseDuration). */
+  readonly window: string;
+  readonly onCollision: 'process' | 'reject';
+}
+
+export interface OrderingPolicy {
+  /** Path of the ordering key; messages sharing it are processed in arrival order. */
+  readonly key: string;
+  readonly mode: 'strict' | 'none';
+}
+
+export interface DestinationConfig {
+  readonly name: string;
+  readonly fhir?: {
+    readonly baseUrl: string;
+    readonly mode: 'transaction' | 'conditional-put';
+    readonly timeoutMs: number;
+  };
+  readonly mllp?: { readonly host: string; readonly port: number; readonly ackTimeoutMs: number };
+}
+
+export const CHANNEL_DEFAULTS = {
+  ack: { mode: 'original' },
+  duplicates: { window: '24h', onCollision: 'process' },
+  ordering: { key: 'PID-3(1)', mode: 'strict' },
+} as const;
+
+/** `90s`, `30m`, `24h`, `7d`, `500ms` → milliseconds (the schema's pattern guarantees the shape). */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (!m) throw new RangeError('not a duration');
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    m[2] as 'ms' | 's' | 'm' | 'h' | 'd'
+  ];
+  return Number(m[1]) * unit;
 }
 
 export interface MllpSourceConfig {

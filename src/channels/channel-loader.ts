@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isScalar, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { resolveCharset } from '../hl7/charset.js';
+import { compilePath } from '../hl7/path.js';
 import schema from './channel.schema.json' with { type: 'json' };
-import type { ChannelConfig } from './channel-config.js';
+import { CHANNEL_DEFAULTS, type ChannelConfig } from './channel-config.js';
 
 /** One problem in one channel file, pointing at the line and key an analyst has to fix. */
 export interface ChannelProblem {
@@ -21,7 +22,9 @@ export interface LoadedChannels {
 
 // Compiled once at load (STYLE habit 3); `useDefaults` fills in the documented defaults.
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: false });
-const validate = ajv.compile<Omit<ChannelConfig, 'file'>>(schema);
+type RawChannel = Omit<ChannelConfig, 'file' | 'ack' | 'duplicates' | 'ordering' | 'destinations'> &
+  Partial<Pick<ChannelConfig, 'ack' | 'duplicates' | 'ordering' | 'destinations'>>;
+const validate = ajv.compile<RawChannel>(schema);
 
 /** Reads every `*.yaml`/`*.yml` in a folder. Problems are collected, never thrown, so all show at once. */
 export function loadChannelDir(dir: string): LoadedChannels {
@@ -70,9 +73,49 @@ export function loadChannelFile(file: string): { channel: ChannelConfig } | { pr
       message: 'unsupported character set name',
     });
   }
+  try {
+    compilePath(value.ordering?.key ?? CHANNEL_DEFAULTS.ordering.key);
+  } catch {
+    problems.push({
+      file,
+      line: lineOf(['ordering', 'key']),
+      key: 'ordering.key',
+      message: 'invalid field path',
+    });
+  }
+  const seen = new Set<string>();
+  (value.destinations ?? []).forEach((d, i) => {
+    if (seen.has(d.name)) {
+      problems.push({
+        file,
+        line: lineOf(['destinations', String(i), 'name']),
+        key: `destinations.${i}.name`,
+        message: 'destination name is used twice in this channel',
+      });
+    }
+    seen.add(d.name);
+    if (Boolean(d.fhir) === Boolean(d.mllp)) {
+      problems.push({
+        file,
+        line: lineOf(['destinations', String(i)]),
+        key: `destinations.${i}`,
+        message: 'a destination needs exactly one of fhir or mllp',
+      });
+    }
+  });
   if (problems.length > 0) return { problems };
-  // ajv fills defaults only inside objects that exist; `ack` may be left out whole.
-  return { channel: deepFreeze({ ...value, ack: { ...{ mode: 'original' as const }, ...value.ack }, file }) };
+  // ajv fills defaults only inside objects that exist; these may be left out whole.
+  const d = CHANNEL_DEFAULTS;
+  return {
+    channel: deepFreeze({
+      ...value,
+      ack: { ...d.ack, ...value.ack },
+      duplicates: { ...d.duplicates, ...value.duplicates },
+      ordering: { ...d.ordering, ...value.ordering },
+      destinations: value.destinations ?? [],
+      file,
+    }),
+  };
 }
 
 function crossChannelProblems(channels: ChannelConfig[]): ChannelProblem[] {

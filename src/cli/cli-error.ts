@@ -22,7 +22,8 @@ export class CliError extends Error {
 export function describeFailure(err: unknown): { line: string; exitCode: number } {
   if (err instanceof CliError) return { line: err.message, exitCode: err.exitCode };
   if (isEngineError(err)) {
-    const exitCode = err.code.startsWith('MLLP_') ? EXIT.unreachable : EXIT.usage;
+    const exitCode =
+      err.code.startsWith('MLLP_') || err.code.endsWith('_UNAVAILABLE') ? EXIT.unreachable : EXIT.usage;
     return { line: `${err.code}: ${err.message}`, exitCode };
   }
   const e = err as NodeJS.ErrnoException;

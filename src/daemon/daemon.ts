@@ -1,17 +1,29 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { KeyRing } from '../archive/keyring.js';
+import { RawArchive } from '../archive/raw-archive.js';
 import type { ChannelConfig } from '../channels/channel-config.js';
+import { parseDuration } from '../channels/channel-config.js';
 import { formatProblem, loadChannelDir } from '../channels/channel-loader.js';
 import type { EngineEnv } from '../config/env.js';
 import { EngineError } from '../errors.js';
 import { MllpListener, type MllpListenerOptions } from '../mllp/index.js';
 import type { Logger } from '../observability/logger.js';
-import { createIntake, type MessageSink, oversizeNak } from '../pipeline/intake.js';
+import { GroupCommit } from '../pipeline/group-commit.js';
+import { createIntake, oversizeNak } from '../pipeline/intake.js';
+import type { MessageSink } from '../pipeline/message-sink.js';
+import { Processor } from '../pipeline/processor.js';
+import { Reconciler } from '../pipeline/reconciler.js';
+import { WorkQueues } from '../pipeline/work-queues.js';
+import { DataKeyRepo } from '../store/data-key-repo.js';
+import { DeliveryRepo } from '../store/delivery-repo.js';
+import { MessageRepo } from '../store/message-repo.js';
+import { openStore } from '../store/open-store.js';
+import { openKeyProvider } from './key-provider-factory.js';
 
 export interface DaemonOptions {
   env: EngineEnv;
   logger: Logger;
-  sink: MessageSink;
   /** Channels to run instead of those in env.channelsDir (tests). */
   channels?: ChannelConfig[];
 }
@@ -23,15 +35,20 @@ export interface ChannelAddress {
 }
 
 /**
- * Wiring only (DESIGN: daemon/ holds no domain logic): builds one MLLP listener per enabled channel with
- * that channel's intake as its handler, and owns start and stop order. `start()`/`stop()` are safe to
- * call twice; stop runs every step and reports each failure.
+ * Wiring only (DESIGN: daemon/ holds no domain logic): builds store, key provider, archive, queues,
+ * workers, reconciler and one MLLP listener per enabled channel, and owns start and stop order.
+ * Start: queue backend reachable → store migrated → keys → archive → workers → reconciler's start-up
+ * pass → listeners (so nothing is ACKed before it can be stored). Stop: the reverse — listeners stop
+ * taking frames and answer those in hand, the group commit drains, workers finish their job.
  */
 export class Daemon {
   readonly #opts: DaemonOptions;
   readonly #listeners = new Map<string, MllpListener>();
   #addresses: ChannelAddress[] = [];
   #state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
+  /** Teardown steps in the order they must run (reverse of construction). */
+  #teardown: { name: string; run: () => Promise<unknown> }[] = [];
+  #commit: GroupCommit | undefined;
 
   constructor(opts: DaemonOptions) {
     this.#opts = opts;
@@ -44,11 +61,114 @@ export class Daemon {
   async start(): Promise<void> {
     if (this.#state !== 'idle') return;
     this.#state = 'starting';
-    const { logger } = this.#opts;
-    const channels = (this.#opts.channels ?? this.#loadChannels()).filter((c) => c.enabled);
+    const { logger, env } = this.#opts;
     try {
+      const channels = (this.#opts.channels ?? this.#loadChannels()).filter((c) => c.enabled);
+      const byName = new Map(channels.map((c) => [c.name, c]));
+
+      const queues = await WorkQueues.connect({
+        backend: env.queue,
+        redisUrl: env.redisUrl,
+        prefix: env.queuePrefix,
+        partitions: env.partitions,
+        ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
+      });
+      this.#onStop('queues', () => queues.close());
+
+      const store = await openStore({
+        databaseUrl: env.databaseUrl,
+        dataDir: env.dataDir,
+        onError: (err) => logger.warn({ err }, 'store connection lost'),
+      });
+      this.#onStop('store', () => store.close());
+      logger.info(
+        { store: store.db.kind, migrated: store.migrated, queue: env.queue, partitions: env.partitions },
+        'store ready',
+      );
+
+      const provider = await openKeyProvider(env, logger);
+      this.#onStop('key provider', () => provider.close());
+      const keyring = new KeyRing({
+        provider,
+        repo: new DataKeyRepo(store.db),
+        maxAgeMs: env.dataKeyMaxAgeMs,
+        maxRecords: env.dataKeyMaxRecords,
+        cacheMs: env.dataKeyCacheMs,
+      });
+      this.#onStop('keyring', () => keyring.close());
+      const archive = new RawArchive(env.archiveDir, keyring);
+      this.#onStop('archive', () => archive.close());
+
+      const messages = new MessageRepo(store.db);
+      const deliveries = new DeliveryRepo(store.db);
+      const processor = new Processor({
+        db: store.db,
+        messages,
+        deliveries,
+        archive,
+        channels: byName,
+        enqueueDeliveries: (ids) => queues.enqueueDelivery(ids),
+        onProcessed: (m, outcome, code) => {
+          if (outcome === 'failed')
+            logger.warn({ messageId: m.id, channel: m.channel, code }, 'processing failed');
+        },
+      });
+      queues.runProcessWorkers(
+        async (partition, messageId) => {
+          await processor.processPartition(partition, messageId);
+        },
+        (err, partition) => logger.warn({ err, partition }, 'processing job failed; it will be retried'),
+      );
+
+      const reconciler = new Reconciler({
+        messages,
+        deliveries,
+        queues,
+        intervalMs: env.reconcileIntervalMs,
+        onPass: (stats) => {
+          if (stats.messages + stats.deliveries > 0)
+            logger.info(stats, 'reconciler re-enqueued unfinished work');
+        },
+        onError: (err) => logger.warn({ err }, 'reconciler pass failed'),
+      });
+      this.#onStop('reconciler', () => reconciler.stop());
+
+      const windows = new Map(
+        channels.map((c) => [
+          c.name,
+          { windowMs: parseDuration(c.duplicates.window), onCollision: c.duplicates.onCollision },
+        ]),
+      );
+      const commit = new GroupCommit({
+        repo: messages,
+        archive,
+        duplicatePolicy: (name) => windows.get(name) ?? { windowMs: 0, onCollision: 'process' },
+        maxBatch: env.intakeMaxBatch,
+        highWater: env.intakeHighWater,
+        maxPending: env.intakeMaxPending,
+        commitTimeoutMs: env.intakeCommitTimeoutMs,
+        onCommitted: (committed) => {
+          queues.enqueueProcess(committed).catch((err: unknown) => {
+            // Stored and ACKed: the reconciler enqueues them once the queue is back.
+            logger.warn({ err, messages: committed.length }, 'enqueue failed; reconciler will retry');
+          });
+        },
+        onPressure: (high) => {
+          for (const l of this.#listeners.values()) l.hold(high);
+          logger.warn(
+            { backlog: this.#commit?.backlog },
+            high ? 'intake backpressure on' : 'intake backpressure off',
+          );
+        },
+        onFailure: (err, size) =>
+          logger.error({ err, messages: size }, 'group commit failed; senders get AE/CE'),
+      });
+      this.#commit = commit;
+      this.#onStop('intake', () => commit.close());
+      await reconciler.start();
+
       for (const channel of channels) {
-        const listener = new MllpListener(this.#listenerOptions(channel));
+        const listener = new MllpListener(this.#listenerOptions(channel, commit));
         this.#listeners.set(channel.name, listener);
         const { host, port } = await listener.listen();
         this.#addresses.push({ channel: channel.name, host, port });
@@ -67,17 +187,30 @@ export class Daemon {
   async stop(): Promise<void> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
+    const { logger } = this.#opts;
     const results = await Promise.allSettled(
       [...this.#listeners].map(async ([name, l]) => {
         await l.close();
-        this.#opts.logger.info({ channel: name }, 'listener closed');
+        logger.info({ channel: name }, 'listener closed');
       }),
     );
     for (const r of results) {
-      if (r.status === 'rejected') this.#opts.logger.error({ err: r.reason }, 'listener failed to close');
+      if (r.status === 'rejected') logger.error({ err: r.reason }, 'listener failed to close');
     }
     this.#listeners.clear();
+    for (const step of this.#teardown.reverse()) {
+      try {
+        await step.run();
+      } catch (err) {
+        logger.error({ err, step: step.name }, 'stop step failed');
+      }
+    }
+    this.#teardown = [];
     this.#state = 'stopped';
+  }
+
+  #onStop(name: string, run: () => Promise<unknown>): void {
+    this.#teardown.push({ name, run });
   }
 
   #loadChannels(): ChannelConfig[] {
@@ -88,11 +221,11 @@ export class Daemon {
     return channels;
   }
 
-  #listenerOptions(channel: ChannelConfig): MllpListenerOptions {
+  #listenerOptions(channel: ChannelConfig, sink: MessageSink): MllpListenerOptions {
     const src = channel.source.mllp;
-    const { logger, sink } = this.#opts;
+    const { logger, env } = this.#opts;
     const log = logger.child({ channel: channel.name });
-    const intake = createIntake(channel, sink);
+    const intake = createIntake(channel, sink, { partitions: env.partitions });
     const options: MllpListenerOptions = {
       host: src.host,
       port: src.port,
@@ -102,8 +235,20 @@ export class Daemon {
         const result = await intake(frame, conn.id);
         if (result.outcome !== 'accept')
           log.warn(
-            { connection: conn.id, outcome: result.outcome, code: result.code },
+            { connection: conn.id, outcome: result.outcome, code: result.code, messageId: result.messageId },
             'message not accepted',
+          );
+        else if (result.duplicate || result.collision)
+          log.info(
+            {
+              connection: conn.id,
+              messageId: result.messageId,
+              duplicate: result.duplicate,
+              collision: result.collision,
+            },
+            result.duplicate
+              ? 'duplicate acknowledged with its first outcome'
+              : 'control id collision stored',
           );
         return result.ack;
       },

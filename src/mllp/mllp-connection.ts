@@ -60,6 +60,8 @@ export class MllpConnection {
   #peerEnded = false;
   #paused = false;
   #waitingDrain = false;
+  /** The listener's owner asked every connection to stop reading (storage is behind). */
+  #held = false;
   #frames = 0;
   #acks = 0;
   #dropped = 0;
@@ -92,6 +94,12 @@ export class MllpConnection {
   /** Frames queued or being handled right now. */
   get pendingFrames(): number {
     return this.#pending;
+  }
+
+  /** Stops (true) or restarts (false) reading for backpressure from downstream; frames in hand still run. */
+  hold(held: boolean): void {
+    this.#held = held;
+    this.#updateFlow();
   }
 
   /** Listener closing: take no new frames, answer those already received, then end the connection. */
@@ -202,11 +210,11 @@ export class MllpConnection {
   #updateFlow(): void {
     if (this.#closed) return;
     const tooMany = this.#pending >= this.#hooks.maxPendingFrames;
-    const pause = !this.#stopping && (tooMany || this.#waitingDrain);
+    const pause = !this.#stopping && (tooMany || this.#waitingDrain || this.#held);
     if (pause && !this.#paused) {
       this.#paused = true;
       this.#socket.pause();
-      const reason = tooMany ? 'pending-frames' : 'write-buffer';
+      const reason = this.#held ? 'backpressure' : tooMany ? 'pending-frames' : 'write-buffer';
       this.#emit({ type: 'paused', connectionId: this.info.id, reason });
     } else if (!pause && this.#paused) {
       this.#paused = false;

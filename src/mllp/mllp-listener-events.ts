@@ -19,7 +19,7 @@ export type MllpListenerEvent =
   | { type: 'handler-error'; connectionId: string; code: string }
   /** Frames that arrived after the connection stopped taking new ones (closing): left un-ACKed. */
   | { type: 'dropped'; connectionId: string; frames: number }
-  | { type: 'paused'; connectionId: string; reason: 'pending-frames' | 'write-buffer' }
+  | { type: 'paused'; connectionId: string; reason: 'pending-frames' | 'write-buffer' | 'backpressure' }
   | { type: 'resumed'; connectionId: string }
   | { type: 'idle-timeout'; connectionId: string }
   | { type: 'socket-error'; connectionId: string; code: string }

@@ -75,6 +75,7 @@ export class MllpListener {
   readonly #connections = new Set<MllpConnection>();
   #listening: Promise<MllpListenerAddress> | undefined;
   #closing: Promise<void> | undefined;
+  #held = false;
 
   constructor(options: MllpListenerOptions) {
     this.#opts = options;
@@ -109,6 +110,20 @@ export class MllpListener {
 
   get connectionCount(): number {
     return this.#sockets.size;
+  }
+
+  /**
+   * Backpressure from downstream (intake storage behind): true stops reading from every connection,
+   * present and future, until called with false. Frames already read are still answered.
+   */
+  hold(held: boolean): void {
+    if (this.#held === held) return;
+    this.#held = held;
+    for (const conn of this.#connections) conn.hold(held);
+  }
+
+  get held(): boolean {
+    return this.#held;
   }
 
   listen(): Promise<MllpListenerAddress> {
@@ -197,6 +212,7 @@ export class MllpListener {
       emit: (event) => this.#emit(event),
     });
     this.#connections.add(conn);
+    if (this.#held) conn.hold(true);
     void conn.done.then(() => this.#connections.delete(conn));
     this.#emit({
       type: 'connection',

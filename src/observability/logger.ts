@@ -48,9 +48,16 @@ function serializeError(err: unknown): Record<string, unknown> {
   // Only texts known to be templates (EngineError) or system errors are kept: any other error's text
   // (a JSON or library error) may quote the input it choked on. The stack keeps its frames, not its text.
   const trusted = isEngineError(err) || typeof e.syscall === 'string';
+  const cause = (e as { cause?: unknown }).cause;
+  const causeCode =
+    cause !== null && typeof cause === 'object'
+      ? ((cause as { code?: unknown }).code ?? (cause as Error).name)
+      : undefined;
   return {
     type: e.name,
     code: e.code,
+    // The underlying error by code only (ECONNREFUSED, 57P01, ThrottlingException): its text may quote data.
+    cause: typeof causeCode === 'string' ? causeCode : undefined,
     retryable: e.retryable,
     location: e.location,
     message: trusted ? e.message : undefined,

@@ -13,26 +13,8 @@ import {
   parse,
   readMshHeader,
 } from '../hl7/index.js';
-
-/** A framed message that passed intake checks, handed to the sink that must make it durable. */
-export interface ReceivedMessage {
-  readonly channel: string;
-  /** The bytes exactly as received, for the archive. */
-  readonly raw: Buffer;
-  readonly charset: CharsetInfo;
-  readonly header: MshHeader;
-  readonly message: Hl7Message;
-  readonly receivedAt: Date;
-  readonly connectionId: string;
-}
-
-/**
- * Where accepted messages go. `accept` resolves only once the message is safe (DESIGN rule 1: the ACK
- * is sent after it resolves); a rejection turns into AE/CE so that the sender retries.
- */
-export interface MessageSink {
-  accept(message: ReceivedMessage): Promise<void>;
-}
+import type { MessageSink, Stored, Verdict } from './message-sink.js';
+import { partitionFor } from './ordering.js';
 
 /** What intake decided for one frame: the ACK bytes to send (undefined: MSH-15 asks for none). */
 export interface IntakeResult {
@@ -40,6 +22,15 @@ export interface IntakeResult {
   outcome: AckOutcome;
   /** Engine error code behind a non-accept outcome, for logs and metrics. */
   code?: string;
+  /** The stored message this frame is (or, for a duplicate, repeats); absent when nothing was stored. */
+  messageId?: string;
+  duplicate?: boolean;
+  collision?: boolean;
+}
+
+export interface IntakeOptions {
+  /** Ordering partitions (HL7E_PARTITIONS): the partition is fixed at intake and stored. */
+  partitions: number;
 }
 
 /**
@@ -47,7 +38,7 @@ export interface IntakeResult {
  * types, hand to the sink, then acknowledge in the message's charset. Never throws: every failure
  * becomes AR/CR (bad input: the sender must not resend it unchanged) or AE/CE (our side failed: resend).
  */
-export function createIntake(channel: ChannelConfig, sink: MessageSink) {
+export function createIntake(channel: ChannelConfig, sink: MessageSink, opts: IntakeOptions) {
   const accepts = compileAccept(channel.accept);
   const configuredMode: AckMode = channel.ack.mode;
   const fallback = resolveCharset(channel.charset);
@@ -61,35 +52,63 @@ export function createIntake(channel: ChannelConfig, sink: MessageSink) {
       ({ text, charset } = decodeHl7(raw, channel.charset));
       header = readMshHeader(text);
     } catch (err) {
+      // No readable MSH: no sender or control id to store it under. Logged by code, answered AR/CR.
       return unreadable(err, configuredMode, charset);
     }
     const mode = ackModeFor(header, configuredMode);
-    const answer = (outcome: AckOutcome, error?: EngineError): IntakeResult => {
-      const result: IntakeResult = { outcome, ack: undefined };
+    const answer = (
+      outcome: AckOutcome,
+      error?: EngineError,
+      extra: Partial<IntakeResult> = {},
+    ): IntakeResult => {
+      const result: IntakeResult = { outcome, ack: undefined, ...extra };
       if (error) result.code = error.code;
       if (commitAckWanted(header, mode, outcome)) {
         result.ack = encodeHl7(buildAck(header, { outcome, mode, ...(error ? { error } : {}) }), charset);
       }
       return result;
     };
-    let message: Hl7Message;
+    const ackCode = (outcome: 'accept' | 'reject') =>
+      `${mode === 'enhanced' ? 'C' : 'A'}${outcome === 'accept' ? 'A' : 'R'}`;
+    let message: Hl7Message | undefined;
+    let verdict: Verdict;
     try {
       message = parse(text);
+      verdict = accepts(header.messageCode, header.triggerEvent)
+        ? {
+            outcome: 'accept',
+            ackCode: ackCode('accept'),
+            partition: partitionFor(channel.name, channel.ordering, message, opts.partitions),
+          }
+        : {
+            outcome: 'reject',
+            ackCode: ackCode('reject'),
+            partition: 0,
+            error: new EngineError('INTAKE_REJECTED_TYPE', {}, { segment: 'MSH', segmentIndex: 1, field: 9 }),
+          };
     } catch (err) {
-      return answer('reject', asEngineError(err, 'HL7_NOT_A_MESSAGE'));
+      message = undefined;
+      verdict = {
+        outcome: 'reject',
+        ackCode: ackCode('reject'),
+        partition: 0,
+        error: asEngineError(err, 'HL7_NOT_A_MESSAGE'),
+      };
     }
-    if (!accepts(header.messageCode, header.triggerEvent)) {
-      return answer(
-        'reject',
-        new EngineError('INTAKE_REJECTED_TYPE', {}, { segment: 'MSH', segmentIndex: 1, field: 9 }),
-      );
-    }
+    let stored: Stored;
     try {
-      await sink.accept({ channel: channel.name, raw, charset, header, message, receivedAt, connectionId });
+      stored = await sink.store(
+        { channel: channel.name, raw, charset, header, message, receivedAt, connectionId },
+        verdict,
+      );
     } catch (err) {
       return answer('error', asEngineError(err, 'INTAKE_UNAVAILABLE'));
     }
-    return answer('accept');
+    return answer(stored.outcome, stored.error, {
+      ...(stored.messageId ? { messageId: stored.messageId } : {}),
+      ...(stored.duplicateOf ? { duplicate: true } : {}),
+      ...(stored.collisionOf ? { collision: true } : {}),
+    });
   };
 }
 

@@ -1,0 +1,231 @@
+import {
+  createPostgresBackend,
+  type Job,
+  type JobsOptions,
+  Queue,
+  runMigrations,
+  Worker,
+  withBackend,
+} from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import { EngineError } from '../errors.js';
+import { createQueuePool } from '../store/queue-pool.js';
+
+export interface WorkQueuesOptions {
+  backend: 'redis' | 'postgres';
+  redisUrl: string;
+  /** Required for the postgres backend. */
+  databaseUrl?: string;
+  /** Namespace in every queue name, so several engines (or tests) share one Redis/Postgres. */
+  prefix: string;
+  partitions: number;
+}
+
+/** Job payloads are ids only (DESIGN rule 2): the message itself is read from the store and archive. */
+export interface ProcessJob {
+  messageId: string;
+}
+export interface DeliverJob {
+  deliveryId: string;
+}
+
+export type ProcessHandler = (partition: number, messageId: string) => Promise<void>;
+
+/** Where BullMQ's PostgreSQL backend keeps its tables, apart from the engine's own. */
+const QUEUE_SCHEMA = 'bullmq';
+
+const JOB_DEFAULTS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 500 },
+  // Finished jobs leave the queue: the store keeps the history. A later re-enqueue of the same id is
+  // harmless because processing takes effect only on a message still in state `received`.
+  removeOnComplete: true,
+  removeOnFail: true,
+};
+
+// A job whose worker died is handed out again after lockDuration: short, because jobs take milliseconds.
+const WORKER_TIMING = { lockDuration: 10_000, stalledInterval: 5_000, maxStalledCount: 1_000 };
+
+/**
+ * BullMQ queues (DESIGN: pipeline/ is the only owner of bullmq/ioredis): one processing queue per
+ * ordering partition, each with global concurrency 1 so a partition is worked by one job at a time
+ * across every engine process (BullMQ's free global concurrency, no paid "groups"), and one delivery
+ * queue. Backend: Redis (default) or BullMQ's own PostgreSQL backend.
+ */
+export class WorkQueues {
+  readonly #opts: WorkQueuesOptions;
+  readonly #processQueues: Queue<ProcessJob>[];
+  readonly #deliverQueue: Queue<DeliverJob>;
+  readonly #workers: Worker[] = [];
+  readonly #close: () => Promise<void>;
+  readonly #connectionFor: () => Record<string, unknown>;
+
+  private constructor(
+    opts: WorkQueuesOptions,
+    make: <T>(name: string) => Queue<T>,
+    connectionFor: () => Record<string, unknown>,
+    close: () => Promise<void>,
+  ) {
+    this.#opts = opts;
+    this.#processQueues = Array.from({ length: opts.partitions }, (_, p) =>
+      make<ProcessJob>(processQueueName(opts.prefix, p)),
+    );
+    this.#deliverQueue = make<DeliverJob>(`${opts.prefix}-deliver`);
+    this.#connectionFor = connectionFor;
+    this.#close = close;
+  }
+
+  /** Connects (failing fast with QUEUE_UNAVAILABLE if the backend cannot be reached) and sets up queues. */
+  static async connect(opts: WorkQueuesOptions): Promise<WorkQueues> {
+    if (opts.backend === 'postgres') return WorkQueues.#connectPostgres(opts);
+    await probeRedis(opts.redisUrl);
+    const base: RedisOptions = { maxRetriesPerRequest: null, connectionName: `${opts.prefix}-engine` };
+    const shared = new Redis(opts.redisUrl, base);
+    // The producer fails fast while Redis is away instead of queueing commands in memory: intake has
+    // already ACKed from the store, and the reconciler enqueues whatever could not be enqueued.
+    const producer = new Redis(opts.redisUrl, {
+      ...base,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+    });
+    shared.on('error', () => {});
+    producer.on('error', () => {});
+    const q = new WorkQueues(
+      opts,
+      <T>(name: string) => new Queue<T>(name, { connection: producer, defaultJobOptions: JOB_DEFAULTS }),
+      () => ({ connection: shared }),
+      async () => {
+        shared.disconnect();
+        producer.disconnect();
+      },
+    );
+    await q.ensureConcurrency().catch(() => {});
+    return q;
+  }
+
+  static async #connectPostgres(opts: WorkQueuesOptions): Promise<WorkQueues> {
+    if (!opts.databaseUrl) {
+      throw new EngineError('CONFIG_INVALID', { detail: 'HL7E_QUEUE=postgres needs HL7E_DATABASE_URL' });
+    }
+    // One pool for every queue and worker: each worker holds one connection for LISTEN.
+    const pool = createQueuePool(opts.databaseUrl, opts.partitions + 16, QUEUE_SCHEMA);
+    try {
+      await runMigrations(pool, QUEUE_SCHEMA);
+    } catch (err) {
+      await pool.end();
+      throw new EngineError('QUEUE_UNAVAILABLE', {}, undefined, { cause: err });
+    }
+    const backend = withBackend(createPostgresBackend);
+    const q = new WorkQueues(
+      opts,
+      <T>(name: string) =>
+        new backend.Queue<T>(name, {
+          connection: pool,
+          defaultJobOptions: JOB_DEFAULTS,
+        }) as unknown as Queue<T>,
+      () => ({ connection: pool, backend: createPostgresBackend }),
+      () => pool.end(),
+    );
+    await q.ensureConcurrency();
+    return q;
+  }
+
+  get partitions(): number {
+    return this.#opts.partitions;
+  }
+
+  /** Global concurrency lives in the backend: re-applied by the reconciler, since FLUSHALL erases it. */
+  async ensureConcurrency(): Promise<void> {
+    await Promise.all(this.#processQueues.map((q) => q.setGlobalConcurrency(1)));
+  }
+
+  async enqueueProcess(items: readonly { id: string; partition: number }[]): Promise<void> {
+    const byPartition = new Map<number, string[]>();
+    for (const it of items) {
+      const list = byPartition.get(it.partition);
+      if (list) list.push(it.id);
+      else byPartition.set(it.partition, [it.id]);
+    }
+    await Promise.all(
+      [...byPartition].map(([p, ids]) =>
+        this.#queue(p).addBulk(
+          ids.map((messageId) => ({ name: 'process', data: { messageId }, opts: { jobId: messageId } })),
+        ),
+      ),
+    );
+  }
+
+  async enqueueDelivery(deliveryIds: readonly string[]): Promise<void> {
+    if (deliveryIds.length === 0) return;
+    await this.#deliverQueue.addBulk(
+      deliveryIds.map((deliveryId) => ({
+        name: 'deliver',
+        data: { deliveryId },
+        opts: { jobId: deliveryId },
+      })),
+    );
+  }
+
+  /** Starts one worker per partition (concurrency 1 each) running `handler`. */
+  runProcessWorkers(handler: ProcessHandler, onFailed: (err: unknown, partition: number) => void): void {
+    for (let p = 0; p < this.#opts.partitions; p++) {
+      const worker = new Worker<ProcessJob>(
+        processQueueName(this.#opts.prefix, p),
+        (job: Job<ProcessJob>) => handler(p, job.data.messageId),
+        { ...this.#connectionFor(), concurrency: 1, ...WORKER_TIMING } as never,
+      );
+      worker.on('failed', (_job, err) => onFailed(err, p));
+      worker.on('error', (err) => onFailed(err, p));
+      this.#workers.push(worker as unknown as Worker);
+    }
+  }
+
+  /** Jobs waiting, running and delayed across the processing partitions. */
+  async processDepth(): Promise<{ waiting: number; active: number; delayed: number }> {
+    const counts = await Promise.all(
+      this.#processQueues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')),
+    );
+    const total = { waiting: 0, active: 0, delayed: 0 };
+    for (const c of counts) {
+      total.waiting += (c.waiting ?? 0) + (c.prioritized ?? 0);
+      total.active += c.active ?? 0;
+      total.delayed += c.delayed ?? 0;
+    }
+    return total;
+  }
+
+  /** Workers finish their current job first (graceful), then queues and connections close. */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.#workers.map((w) => w.close()));
+    await Promise.allSettled([...this.#processQueues, this.#deliverQueue].map((q) => q.close()));
+    await this.#close();
+  }
+
+  #queue(partition: number): Queue<ProcessJob> {
+    return this.#processQueues[partition] as Queue<ProcessJob>;
+  }
+}
+
+export function processQueueName(prefix: string, partition: number): string {
+  return `${prefix}-process-${String(partition).padStart(3, '0')}`;
+}
+
+/** One quick connection attempt, so a missing Redis is reported at start in one line, not retried forever. */
+async function probeRedis(url: string): Promise<void> {
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 2_000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (err) {
+    throw new EngineError('QUEUE_UNAVAILABLE', {}, undefined, { cause: err });
+  } finally {
+    probe.disconnect();
+  }
+}

@@ -1,0 +1,201 @@
+import type { Queryable } from './db.js';
+
+export type MessageStatus = 'received' | 'processed' | 'delivered' | 'failed' | 'rejected';
+
+/** A message row as intake writes it. Ids, codes, times, digests and archive pointers — no content. */
+export interface NewMessage {
+  readonly id: string;
+  readonly channel: string;
+  readonly sender: string;
+  readonly controlId: string;
+  readonly messageType: string;
+  readonly version: string;
+  readonly receivedAt: Date;
+  readonly connectionId: string;
+  readonly status: 'received' | 'rejected';
+  readonly ackCode: string;
+  readonly errorCode: string | null;
+  readonly partition: number;
+  readonly collisionOf: string | null;
+  readonly sha256: Buffer;
+  readonly byteLength: number;
+  readonly dataKeyId: string;
+  readonly archiveFile: string;
+  readonly archiveOffset: number;
+  readonly archiveLength: number;
+}
+
+/** What duplicate detection needs of an earlier message. */
+export interface PriorMessage {
+  id: string;
+  channel: string;
+  sender: string;
+  control_id: string;
+  content_sha256: Buffer;
+  status: MessageStatus;
+  ack_code: string;
+  error_code: string | null;
+  received_at: Date;
+}
+
+/** What processing and verification need to open a message's archive record. */
+export interface StoredMessage {
+  id: string;
+  seq: number;
+  channel: string;
+  sender: string;
+  control_id: string;
+  message_type: string;
+  status: MessageStatus;
+  partition: number;
+  received_at: Date;
+  content_sha256: Buffer;
+  data_key_id: string;
+  archive_file: string;
+  archive_offset: number;
+  archive_length: number;
+}
+
+const STORED_COLUMNS = `id, seq, channel, sender, control_id, message_type, status, partition, received_at,
+  content_sha256, data_key_id, archive_file, archive_offset, archive_length`;
+
+export class MessageRepo {
+  constructor(private readonly db: Queryable) {}
+
+  /** One statement for a whole group commit: arrays in, unnest out (a multi-row VALUES would need
+   * thousands of parameters). Atomic on its own, so no BEGIN/COMMIT round trips. */
+  async insertMany(rows: readonly NewMessage[], on: Queryable = this.db): Promise<void> {
+    if (rows.length === 0) return;
+    const col = <T>(f: (r: NewMessage) => T) => rows.map(f);
+    await on.query(
+      `INSERT INTO messages (id, channel, sender, control_id, message_type, version, received_at, connection_id,
+         status, ack_code, error_code, partition, collision_of, content_sha256, byte_length, data_key_id,
+         archive_file, archive_offset, archive_length)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+         $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[], $12::smallint[], $13::uuid[],
+         $14::bytea[], $15::int[], $16::text[], $17::text[], $18::bigint[], $19::int[])`,
+      [
+        col((r) => r.id),
+        col((r) => r.channel),
+        col((r) => r.sender),
+        col((r) => r.controlId),
+        col((r) => r.messageType),
+        col((r) => r.version),
+        col((r) => r.receivedAt.toISOString()),
+        col((r) => r.connectionId),
+        col((r) => r.status),
+        col((r) => r.ackCode),
+        col((r) => r.errorCode),
+        col((r) => r.partition),
+        col((r) => r.collisionOf),
+        col((r) => r.sha256),
+        col((r) => r.byteLength),
+        col((r) => r.dataKeyId),
+        col((r) => r.archiveFile),
+        col((r) => r.archiveOffset),
+        col((r) => r.archiveLength),
+      ],
+    );
+  }
+
+  /** Earlier messages with the same channel, sender and MSH-10 received since each key's window start. */
+  async findPrior(
+    keys: readonly { channel: string; sender: string; controlId: string; since: Date }[],
+  ): Promise<PriorMessage[]> {
+    if (keys.length === 0) return [];
+    const { rows } = await this.db.query<PriorMessage>(
+      `SELECT m.id, m.channel, m.sender, m.control_id, m.content_sha256, m.status, m.ack_code, m.error_code,
+              m.received_at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS k(channel, sender, control_id, since)
+         JOIN messages m ON m.channel = k.channel AND m.sender = k.sender AND m.control_id = k.control_id
+                        AND m.received_at >= k.since
+        ORDER BY m.seq`,
+      [
+        keys.map((k) => k.channel),
+        keys.map((k) => k.sender),
+        keys.map((k) => k.controlId),
+        keys.map((k) => k.since.toISOString()),
+      ],
+    );
+    return rows;
+  }
+
+  async noteDuplicates(ids: readonly string[], at: Date): Promise<void> {
+    if (ids.length === 0) return;
+    // The same original may repeat within one batch: count each occurrence.
+    await this.db.query(
+      `UPDATE messages m SET duplicate_count = m.duplicate_count + d.n, last_duplicate_at = $2, updated_at = now()
+         FROM (SELECT id, count(*)::int AS n FROM unnest($1::uuid[]) AS id GROUP BY id) d
+        WHERE m.id = d.id`,
+      [ids, at.toISOString()],
+    );
+  }
+
+  async get(id: string): Promise<StoredMessage | undefined> {
+    const { rows } = await this.db.query<StoredMessage>(
+      `SELECT ${STORED_COLUMNS} FROM messages WHERE id = $1`,
+      [id],
+    );
+    return rows[0];
+  }
+
+  /** Unfinished messages of one partition in arrival order, up to and including `uptoSeq`. */
+  async unfinishedInPartition(
+    partition: number,
+    uptoSeq: number,
+    limit: number,
+    on: Queryable = this.db,
+  ): Promise<StoredMessage[]> {
+    const { rows } = await on.query<StoredMessage>(
+      `SELECT ${STORED_COLUMNS} FROM messages
+        WHERE status = 'received' AND partition = $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
+      [partition, uptoSeq, limit],
+    );
+    return rows;
+  }
+
+  /** Unfinished messages after a seq (keyset pagination for the reconciler). */
+  async unfinishedAfter(
+    afterSeq: number,
+    limit: number,
+    receivedBefore: Date,
+  ): Promise<{ id: string; seq: number; partition: number }[]> {
+    const { rows } = await this.db.query<{ id: string; seq: number; partition: number }>(
+      `SELECT id, seq, partition FROM messages
+        WHERE status = 'received' AND seq > $1 AND received_at < $3 ORDER BY seq LIMIT $2`,
+      [afterSeq, limit, receivedBefore.toISOString()],
+    );
+    return rows;
+  }
+
+  /**
+   * received → processed, only if still received: the one place processing takes effect, so a message
+   * handed to two workers (a re-enqueue racing the original job) is processed once.
+   */
+  async markProcessed(
+    tx: Queryable,
+    id: string,
+    status: 'processed' | 'failed',
+    detail: object,
+  ): Promise<boolean> {
+    const res = await tx.query(
+      `UPDATE messages SET status = $2, processed_at = now(), updated_at = now()
+        WHERE id = $1 AND status = 'received'`,
+      [id, status],
+    );
+    if (res.rowCount === 0) return false;
+    await tx.query('INSERT INTO message_events (message_id, event, detail) VALUES ($1, $2, $3)', [
+      id,
+      status,
+      JSON.stringify(detail),
+    ]);
+    return true;
+  }
+
+  async noteError(tx: Queryable, id: string, code: string): Promise<void> {
+    await tx.query('UPDATE messages SET last_error_code = $2, last_error_at = now() WHERE id = $1', [
+      id,
+      code,
+    ]);
+  }
+}

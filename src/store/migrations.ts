@@ -1,0 +1,140 @@
+import { EngineError, isEngineError } from '../errors.js';
+import type { Db } from './db.js';
+
+/**
+ * The schema, as an ordered list of forward-only migrations. A released migration is never edited:
+ * a change is a new entry. Columns hold ids, codes, times and digests — never message content
+ * (DESIGN rule 3); the message itself lives encrypted in the archive, which `archive_*` points into.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'messages, deliveries, data keys, audit',
+    sql: `
+CREATE TABLE data_keys (
+  id            text PRIMARY KEY,
+  provider      text NOT NULL,
+  master_key_id text NOT NULL,
+  wrapped_key   bytea NOT NULL,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  retired_at    timestamptz,
+  rewrapped_at  timestamptz
+);
+
+CREATE TABLE messages (
+  id              uuid PRIMARY KEY,
+  seq             bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+  channel         text NOT NULL,
+  sender          text NOT NULL,
+  control_id      text NOT NULL,
+  message_type    text NOT NULL,
+  version         text NOT NULL,
+  received_at     timestamptz NOT NULL,
+  connection_id   text,
+  status          text NOT NULL CHECK (status IN ('received', 'processed', 'delivered', 'failed', 'rejected')),
+  ack_code        text NOT NULL,
+  error_code      text,
+  partition       smallint NOT NULL,
+  collision_of    uuid REFERENCES messages (id),
+  duplicate_count integer NOT NULL DEFAULT 0,
+  last_duplicate_at timestamptz,
+  content_sha256  bytea NOT NULL,
+  byte_length     integer NOT NULL,
+  data_key_id     text NOT NULL REFERENCES data_keys (id),
+  archive_file    text NOT NULL,
+  archive_offset  bigint NOT NULL,
+  archive_length  integer NOT NULL,
+  processed_at    timestamptz,
+  updated_at      timestamptz NOT NULL DEFAULT now(),
+  last_error_code text,
+  last_error_at   timestamptz
+);
+CREATE INDEX messages_duplicate_lookup ON messages (channel, sender, control_id, received_at DESC);
+CREATE INDEX messages_unfinished ON messages (partition, seq) WHERE status = 'received';
+CREATE INDEX messages_received_at ON messages (received_at);
+CREATE INDEX messages_status_received_at ON messages (status, received_at);
+
+CREATE TABLE message_events (
+  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  message_id uuid NOT NULL REFERENCES messages (id),
+  at         timestamptz NOT NULL DEFAULT now(),
+  event      text NOT NULL,
+  detail     jsonb
+);
+CREATE INDEX message_events_message ON message_events (message_id, id);
+
+CREATE TABLE deliveries (
+  id               uuid PRIMARY KEY,
+  message_id       uuid NOT NULL REFERENCES messages (id),
+  destination      text NOT NULL,
+  status           text NOT NULL CHECK (status IN ('pending', 'delivered', 'failed', 'held')),
+  attempts         integer NOT NULL DEFAULT 0,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  last_attempt_at  timestamptz,
+  delivered_at     timestamptz,
+  last_error_class text,
+  UNIQUE (message_id, destination)
+);
+CREATE INDEX deliveries_pending ON deliveries (destination, created_at) WHERE status = 'pending';
+
+CREATE TABLE delivery_attempts (
+  id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  delivery_id  uuid NOT NULL REFERENCES deliveries (id),
+  attempt      integer NOT NULL,
+  started_at   timestamptz NOT NULL,
+  finished_at  timestamptz,
+  outcome      text NOT NULL,
+  error_class  text,
+  status_code  integer
+);
+CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, attempt);
+
+CREATE TABLE audit_events (
+  seq       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at        timestamptz NOT NULL DEFAULT now(),
+  actor     text NOT NULL,
+  action    text NOT NULL,
+  target    text,
+  reason    text,
+  outcome   text NOT NULL,
+  prev_hash bytea,
+  hash      bytea NOT NULL
+);
+`,
+  },
+];
+
+/** Applies pending migrations in order, each in its own transaction, under an advisory lock so two
+ * engines starting together do not race. Returns the versions applied. */
+export async function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  await db.query(
+    `CREATE TABLE IF NOT EXISTS schema_migrations (
+       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+  );
+  const applied: number[] = [];
+  for (const m of migrations) {
+    try {
+      const done = await db.transaction(async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock(727001)');
+        const seen = await tx.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);
+        if (seen.rowCount > 0) return false;
+        await tx.query(m.sql);
+        await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+        return true;
+      });
+      if (done) applied.push(m.version);
+    } catch (err) {
+      const sqlstate = isEngineError(err) ? (err.details.sqlstate ?? err.code) : 'unknown';
+      throw new EngineError('STORE_MIGRATION_FAILED', { version: m.version, sqlstate }, undefined, {
+        cause: err,
+      });
+    }
+  }
+  return applied;
+}

@@ -1,0 +1,3 @@
+import { durableIntakeSuite } from './durable-intake.suite.js';
+
+durableIntakeSuite('redis');
