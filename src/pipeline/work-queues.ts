@@ -29,6 +29,8 @@ export interface DeliverJob {
   deliveryId: string;
 }
 
+type MakeWorker = (name: string, fn: (job: Job) => Promise<void>) => Worker;
+
 export type ProcessHandler = (partition: number, messageId: string) => Promise<void>;
 
 /** Where BullMQ's PostgreSQL backend keeps its tables, apart from the engine's own. */
@@ -58,12 +60,12 @@ export class WorkQueues {
   readonly #deliverQueue: Queue<DeliverJob>;
   readonly #workers: Worker[] = [];
   readonly #close: () => Promise<void>;
-  readonly #connectionFor: () => Record<string, unknown>;
+  readonly #makeWorker: MakeWorker;
 
   private constructor(
     opts: WorkQueuesOptions,
     make: <T>(name: string) => Queue<T>,
-    connectionFor: () => Record<string, unknown>,
+    makeWorker: MakeWorker,
     close: () => Promise<void>,
   ) {
     this.#opts = opts;
@@ -71,7 +73,7 @@ export class WorkQueues {
       make<ProcessJob>(processQueueName(opts.prefix, p)),
     );
     this.#deliverQueue = make<DeliverJob>(`${opts.prefix}-deliver`);
-    this.#connectionFor = connectionFor;
+    this.#makeWorker = makeWorker;
     this.#close = close;
   }
 
@@ -93,7 +95,7 @@ export class WorkQueues {
     const q = new WorkQueues(
       opts,
       <T>(name: string) => new Queue<T>(name, { connection: producer, defaultJobOptions: JOB_DEFAULTS }),
-      () => ({ connection: shared }),
+      (name, fn) => new Worker(name, fn, { connection: shared, concurrency: 1, ...WORKER_TIMING }),
       async () => {
         shared.disconnect();
         producer.disconnect();
@@ -123,7 +125,13 @@ export class WorkQueues {
           connection: pool,
           defaultJobOptions: JOB_DEFAULTS,
         }) as unknown as Queue<T>,
-      () => ({ connection: pool, backend: createPostgresBackend }),
+      // The backend's Worker class, not the Redis one: the factory is bound by withBackend.
+      (name, fn) =>
+        new backend.Worker(name, fn, {
+          connection: pool,
+          concurrency: 1,
+          ...WORKER_TIMING,
+        } as never) as unknown as Worker,
       () => pool.end(),
     );
     await q.ensureConcurrency();
@@ -169,14 +177,12 @@ export class WorkQueues {
   /** Starts one worker per partition (concurrency 1 each) running `handler`. */
   runProcessWorkers(handler: ProcessHandler, onFailed: (err: unknown, partition: number) => void): void {
     for (let p = 0; p < this.#opts.partitions; p++) {
-      const worker = new Worker<ProcessJob>(
-        processQueueName(this.#opts.prefix, p),
-        (job: Job<ProcessJob>) => handler(p, job.data.messageId),
-        { ...this.#connectionFor(), concurrency: 1, ...WORKER_TIMING } as never,
+      const worker = this.#makeWorker(processQueueName(this.#opts.prefix, p), (job) =>
+        handler(p, (job.data as ProcessJob).messageId),
       );
       worker.on('failed', (_job, err) => onFailed(err, p));
       worker.on('error', (err) => onFailed(err, p));
-      this.#workers.push(worker as unknown as Worker);
+      this.#workers.push(worker);
     }
   }
 
