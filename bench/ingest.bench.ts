@@ -51,13 +51,14 @@ import { freePort } from '../test/support/private-services.js';
 
 const { values: args } = parseArgs({
   options: {
-    senders: { type: 'string', default: '8' },
+    senders: { type: 'string', default: '64' },
     rates: { type: 'string', default: '500,1000,2000,3000' },
     seconds: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     settle: { type: 'string', default: '20' },
     drain: { type: 'string', default: '30' },
     'no-closed': { type: 'boolean', default: false },
+    profile: { type: 'string' },
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
     help: { type: 'boolean', default: false },
   },
@@ -66,6 +67,7 @@ if (args.help) {
   console.log(
     'usage: tsx bench/ingest.bench.ts [--senders 8] [--rates 500,1000,2000,3000] [--seconds 10] [--warmup 2]\n' +
       '                                 [--settle 20] [--drain 30] [--no-closed] [--redis-url URL]\n' +
+        '                                 [--profile DIR]  (writes the daemon\'s V8 CPU profile to DIR)\n' +
       'Postgres: HL7E_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres); a fresh database is\n' +
       'created and dropped. Needs a build (npm run build): npm run bench:ingest does both.',
   );
@@ -547,7 +549,7 @@ async function main(): Promise<number> {
       HL7E_QUEUE_PREFIX: prefix,
       HL7E_REDIS_URL: REDIS_URL,
       HL7E_LOG_LEVEL: 'info',
-    });
+    }, args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : []);
     const eng = engine;
     const deathWatch = new Promise<never>((_, reject) =>
       eng.proc.once('exit', (code, signal) => {

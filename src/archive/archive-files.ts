@@ -144,19 +144,54 @@ function syncDir(dir: string): void {
 
 /** Reads the record at a location: one positioned read of exactly its length. */
 export async function readRecordBytes(dir: string, loc: RecordLocation): Promise<Buffer> {
-  const where = `${loc.file}@${loc.offset}`;
-  let handle: fsp.FileHandle | undefined;
-  try {
-    handle = await open(join(dir, loc.file), 'r');
-    const buf = Buffer.alloc(loc.length);
-    const { bytesRead } = await handle.read(buf, 0, loc.length, loc.offset);
-    if (bytesRead !== loc.length || recordLength(buf) !== loc.length) throw new Error('short or misaligned');
-    return buf;
-  } catch (err) {
-    throw new EngineError('ARCHIVE_READ_FAILED', { record: where }, undefined, { cause: err });
-  } finally {
-    await handle?.close();
+  const [read] = await readRecordBatch(dir, [loc]);
+  if (read instanceof EngineError) throw read;
+  return read as Buffer;
+}
+
+/**
+ * Reads many records, opening each file once (processing reads runs of consecutive records of one
+ * file). A record that cannot be read is an ARCHIVE_READ_FAILED in its slot; the others still load.
+ */
+export async function readRecordBatch(
+  dir: string,
+  locs: readonly RecordLocation[],
+): Promise<(Buffer | EngineError)[]> {
+  const out: (Buffer | EngineError)[] = new Array(locs.length);
+  const byFile = new Map<string, number[]>();
+  locs.forEach((loc, i) => {
+    const list = byFile.get(loc.file);
+    if (list) list.push(i);
+    else byFile.set(loc.file, [i]);
+  });
+  const failed = (loc: RecordLocation, cause: unknown) =>
+    new EngineError('ARCHIVE_READ_FAILED', { record: `${loc.file}@${loc.offset}` }, undefined, { cause });
+  for (const [file, indexes] of byFile) {
+    let handle: fsp.FileHandle | undefined;
+    try {
+      handle = await open(join(dir, file), 'r');
+    } catch (err) {
+      for (const i of indexes) out[i] = failed(locs[i] as RecordLocation, err);
+      continue;
+    }
+    try {
+      for (const i of indexes) {
+        const loc = locs[i] as RecordLocation;
+        try {
+          const buf = Buffer.alloc(loc.length);
+          const { bytesRead } = await handle.read(buf, 0, loc.length, loc.offset);
+          if (bytesRead !== loc.length || recordLength(buf) !== loc.length)
+            throw new Error('short or misaligned');
+          out[i] = buf;
+        } catch (err) {
+          out[i] = failed(loc, err);
+        }
+      }
+    } finally {
+      await handle.close();
+    }
   }
+  return out;
 }
 
 /** Every archive file under dir, relative paths, sorted. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { EngineError } from '../errors.js';
-import { ArchiveWriter, type RecordLocation, readRecordBytes } from './archive-files.js';
+import { ArchiveWriter, type RecordLocation, readRecordBatch } from './archive-files.js';
 import { decodeRecord, encodeRecord } from './archive-record.js';
 import { open, recordAad, seal } from './envelope.js';
 import type { KeyRing } from './keyring.js';
@@ -62,8 +62,35 @@ export class RawArchive {
 
   /** Reads, authenticates and decrypts one message; checks the digest when the ref carries one. */
   async read(ref: ArchiveRef): Promise<Buffer> {
+    const [got] = await this.readMany([ref]);
+    if (!got || 'error' in got) throw got?.error;
+    return got.raw;
+  }
+
+  /**
+   * `read` for many refs, each file opened once. Per-record outcome: a record that is unreadable,
+   * fails authentication or its digest is an error in its slot and does not stop the others.
+   */
+  async readMany(refs: readonly ArchiveRef[]): Promise<({ raw: Buffer } | { error: unknown })[]> {
+    const bytes = await readRecordBatch(
+      this.dir,
+      refs.map((r) => r.location),
+    );
+    const out: ({ raw: Buffer } | { error: unknown })[] = [];
+    for (const [i, ref] of refs.entries()) {
+      try {
+        out.push({ raw: await this.#decrypt(ref, bytes[i] as Buffer | EngineError) });
+      } catch (error) {
+        out.push({ error });
+      }
+    }
+    return out;
+  }
+
+  async #decrypt(ref: ArchiveRef, bytes: Buffer | EngineError): Promise<Buffer> {
+    if (bytes instanceof EngineError) throw bytes;
     const where = `${ref.location.file}@${ref.location.offset}`;
-    const record = decodeRecord(await readRecordBytes(this.dir, ref.location), where);
+    const record = decodeRecord(bytes, where);
     if (record.messageId !== ref.messageId)
       throw new EngineError('ARCHIVE_DECRYPT_FAILED', { record: where });
     const key = await this.#keys.decryptionKey(record.keyId);

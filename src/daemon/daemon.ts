@@ -13,6 +13,7 @@ import { GroupCommit } from '../pipeline/group-commit.js';
 import { createIntake, oversizeNak } from '../pipeline/intake.js';
 import type { MessageSink } from '../pipeline/message-sink.js';
 import { Processor } from '../pipeline/processor.js';
+import { RawHandoff } from '../pipeline/raw-handoff.js';
 import { Reconciler } from '../pipeline/reconciler.js';
 import { WorkQueues } from '../pipeline/work-queues.js';
 import { DataKeyRepo } from '../store/data-key-repo.js';
@@ -33,6 +34,9 @@ export interface ChannelAddress {
   host: string;
   port: number;
 }
+
+/** Raw bytes kept for this process's own processing step (see RawHandoff): ~50k typical messages. */
+const HANDOFF_BYTES = 64 << 20;
 
 /**
  * Wiring only (DESIGN: daemon/ holds no domain logic): builds store, key provider, archive, queues,
@@ -99,12 +103,16 @@ export class Daemon {
       const archive = new RawArchive(env.archiveDir, keyring);
       this.#onStop('archive', () => archive.close());
 
+      // Intake commits on the main pool; processing and the reconciler on the work pool.
       const messages = new MessageRepo(store.db);
-      const deliveries = new DeliveryRepo(store.db);
+      const workMessages = new MessageRepo(store.workDb);
+      const workDeliveries = new DeliveryRepo(store.workDb);
+      const handoff = new RawHandoff(HANDOFF_BYTES);
       const processor = new Processor({
-        db: store.db,
-        messages,
-        deliveries,
+        handoff,
+        db: store.workDb,
+        messages: workMessages,
+        deliveries: workDeliveries,
         archive,
         channels: byName,
         enqueueDeliveries: (ids) => queues.enqueueDelivery(ids),
@@ -121,8 +129,8 @@ export class Daemon {
       );
 
       const reconciler = new Reconciler({
-        messages,
-        deliveries,
+        messages: workMessages,
+        deliveries: workDeliveries,
         queues,
         intervalMs: env.reconcileIntervalMs,
         onPass: (stats) => {
@@ -148,7 +156,8 @@ export class Daemon {
         maxPending: env.intakeMaxPending,
         commitTimeoutMs: env.intakeCommitTimeoutMs,
         onCommitted: (committed) => {
-          queues.enqueueProcess(committed).catch((err: unknown) => {
+          for (const c of committed) handoff.put(c.id, c.raw);
+          queues.wakeProcessing(committed).catch((err: unknown) => {
             // Stored and ACKed: the reconciler enqueues them once the queue is back.
             logger.warn({ err, messages: committed.length }, 'enqueue failed; reconciler will retry');
           });

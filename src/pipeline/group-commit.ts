@@ -21,7 +21,7 @@ export interface GroupCommitOptions {
   maxPending: number;
   commitTimeoutMs: number;
   /** Accepted messages now durable: hand them to the queue (after the ACK; the reconciler backs it up). */
-  onCommitted(messages: readonly { id: string; partition: number }[]): void;
+  onCommitted(messages: readonly { id: string; partition: number; raw: Buffer }[]): void;
   onPressure(high: boolean): void;
   onBatch?(stats: { size: number; stored: number; duplicates: number; ms: number }): void;
   onFailure?(err: unknown, size: number): void;
@@ -235,7 +235,9 @@ export class GroupCommit {
     }
     const accepted = fresh.filter((f) => f.row.status === 'received');
     if (accepted.length > 0)
-      this.#o.onCommitted(accepted.map((f) => ({ id: f.row.id, partition: f.row.partition })));
+      this.#o.onCommitted(
+        accepted.map((f) => ({ id: f.row.id, partition: f.row.partition, raw: f.item.m.raw })),
+      );
     if (duplicateIds.length > 0) {
       // Informational counters: a failure here must not turn committed messages into NAKs.
       await this.#o.repo.noteDuplicates(duplicateIds, new Date()).catch((err) => this.#o.onFailure?.(err, 0));

@@ -1,11 +1,13 @@
+import { createHash } from 'node:crypto';
 import type { RawArchive } from '../archive/raw-archive.js';
 import type { ChannelConfig } from '../channels/channel-config.js';
 import { EngineError, isEngineError } from '../errors.js';
 import { decodeHl7 } from '../hl7/charset.js';
 import { parse } from '../hl7/index.js';
-import type { Db, Queryable } from '../store/db.js';
+import type { Db } from '../store/db.js';
 import type { DeliveryRepo } from '../store/delivery-repo.js';
 import type { MessageRepo, StoredMessage } from '../store/message-repo.js';
+import type { RawHandoff } from './raw-handoff.js';
 
 export interface ProcessorOptions {
   db: Db;
@@ -14,18 +16,25 @@ export interface ProcessorOptions {
   archive: RawArchive;
   channels: ReadonlyMap<string, ChannelConfig>;
   enqueueDeliveries(ids: readonly string[]): Promise<void>;
+  /** Bytes intake just committed; the archive is read for whatever is not here. */
+  handoff?: RawHandoff;
   onProcessed?(m: StoredMessage, outcome: 'processed' | 'failed', code?: string): void;
 }
 
 /** Advisory-lock namespace for partitions (two-key form: namespace, partition). */
 const PARTITION_LOCK = 727100;
+/** Messages per processing transaction: amortizes the lock, the round trips and the commit. */
+const STEP_BATCH = 64;
+
+type Outcome = { id: string; status: 'processed' | 'failed'; errorCode: string | null; detail: object };
 
 /**
  * The processing step. A job is only a wake-up call for its partition: the store decides the order.
- * Each step takes the partition's advisory lock, picks the oldest unfinished message of the partition,
- * processes it and commits its state change in the same transaction. So messages of one ordering key
- * are processed in arrival order even when Redis lost jobs and the reconciler re-enqueued them out of
- * order, and a message is processed once even if two jobs name it.
+ * Each step takes the partition's advisory lock, picks the oldest unfinished messages of the partition
+ * (up to STEP_BATCH), processes them and commits their state changes in the same transaction. So
+ * messages of one ordering key are processed in arrival order even when Redis lost jobs and the
+ * reconciler re-enqueued them out of order, and a message is processed once even if two jobs name it.
+ * Under load one job drains what many messages brought, and the jobs of those find nothing to do.
  */
 export class Processor {
   readonly #o: ProcessorOptions;
@@ -34,63 +43,112 @@ export class Processor {
     this.#o = opts;
   }
 
-  /** Processes every unfinished message of the partition up to and including `messageId`. */
-  async processPartition(partition: number, messageId: string): Promise<number> {
-    const target = await this.#o.messages.get(messageId);
-    if (!target) return 0;
+  /**
+   * Processes every unfinished message of the partition, the job's own message among them. Always
+   * drains, even when that message is long done: a job also stands for newer messages whose wake-ups
+   * were coalesced into it (WorkQueues.wakeProcessing).
+   */
+  async processPartition(partition: number, _messageId: string): Promise<number> {
     let n = 0;
     for (;;) {
-      const done = await this.#step(partition, target.seq);
-      if (!done) return n;
-      n++;
+      const done = await this.#step(partition);
+      n += done;
+      if (done < STEP_BATCH) return n;
     }
   }
 
-  async #step(partition: number, uptoSeq: number): Promise<boolean> {
-    let picked: StoredMessage | undefined;
-    let result: { outcome: 'processed' | 'failed'; code?: string; deliveryIds: string[] } | undefined;
+  async #step(partition: number): Promise<number> {
+    let picked: StoredMessage[] = [];
+    let outcomes: Outcome[] = [];
+    let deliveryIds: string[] = [];
     await this.#o.db.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1, $2)', [PARTITION_LOCK, partition]);
-      const [next] = await this.#o.messages.unfinishedInPartition(partition, uptoSeq, 1, tx);
-      if (!next) return;
-      picked = next;
-      result = await this.#process(tx, next);
+      // The partition lock, and: this commit need not wait for its WAL flush. Processing is recomputed
+      // from the store and the archive, so a commit lost in a server crash means the message is
+      // processed again, never lost. (Intake's commits, which the ACK stands on, stay synchronous.)
+      await tx.query(
+        "SELECT pg_advisory_xact_lock($1, $2), set_config('synchronous_commit', 'off', true)",
+        [PARTITION_LOCK, partition],
+        'processing_partition_lock',
+      );
+      picked = await this.#o.messages.unfinishedInPartition(
+        partition,
+        Number.MAX_SAFE_INTEGER,
+        STEP_BATCH,
+        tx,
+      );
+      if (picked.length === 0) return;
+      const work = await this.#process(picked);
+      outcomes = work.outcomes;
+      const changed = new Set(await this.#o.messages.markProcessedMany(tx, outcomes));
+      deliveryIds = await this.#o.deliveries.createPendingMany(
+        tx,
+        work.deliveries.filter((d) => changed.has(d.messageId)),
+      );
     });
-    if (!picked || !result) return false;
-    this.#o.onProcessed?.(picked, result.outcome, result.code);
+    for (const [i, m] of picked.entries()) {
+      const o = outcomes[i] as Outcome;
+      this.#o.onProcessed?.(m, o.status, o.errorCode ?? undefined);
+    }
     // After commit: a lost enqueue is recovered by the reconciler (deliveries stay pending in the store).
-    if (result.deliveryIds.length > 0) await this.#o.enqueueDeliveries(result.deliveryIds).catch(() => {});
-    return true;
+    if (deliveryIds.length > 0) await this.#o.enqueueDeliveries(deliveryIds).catch(() => {});
+    return picked.length;
   }
 
+  /** Decrypt, check and parse each message. Retryable trouble (key provider, disk) throws: the
+   * transaction rolls back, the job retries and the partition waits, keeping order. A permanent fault
+   * marks that message failed and the partition moves on. */
   async #process(
-    tx: Queryable,
-    m: StoredMessage,
-  ): Promise<{ outcome: 'processed' | 'failed'; code?: string; deliveryIds: string[] }> {
-    const channel = this.#o.channels.get(m.channel);
-    try {
-      if (!channel) throw new EngineError('PIPELINE_CHANNEL_UNKNOWN');
-      const raw = await this.#o.archive.read({
-        channel: m.channel,
-        messageId: m.id,
-        sha256: m.content_sha256,
-        location: { file: m.archive_file, offset: m.archive_offset, length: m.archive_length },
-      });
-      const message = parse(decodeHl7(raw, channel.charset).text);
-      const destinations = channel.destinations.map((d) => d.name);
-      await this.#o.messages.markProcessed(tx, m.id, 'processed', {
-        segments: message.segmentCount,
-        destinations: destinations.length,
-      });
-      const deliveryIds = await this.#o.deliveries.createPending(tx, m.id, destinations);
-      return { outcome: 'processed', deliveryIds };
-    } catch (err) {
-      // Retryable trouble (store, key provider) rolls back and the job retries: the partition waits,
-      // keeping order. A permanent fault marks this message failed and the partition moves on.
-      if (!isEngineError(err) || err.retryable) throw err;
-      await this.#o.messages.markProcessed(tx, m.id, 'failed', { error: err.code });
-      await this.#o.messages.noteError(tx, m.id, err.code);
-      return { outcome: 'failed', code: err.code, deliveryIds: [] };
+    batch: readonly StoredMessage[],
+  ): Promise<{ outcomes: Outcome[]; deliveries: { messageId: string; destinations: string[] }[] }> {
+    const raws = await this.#raws(batch);
+    const outcomes: Outcome[] = [];
+    const deliveries: { messageId: string; destinations: string[] }[] = [];
+    for (const [i, m] of batch.entries()) {
+      const read = raws[i] as { raw: Buffer } | { error: unknown };
+      try {
+        const channel = this.#o.channels.get(m.channel);
+        if (!channel) throw new EngineError('PIPELINE_CHANNEL_UNKNOWN');
+        if ('error' in read) throw read.error;
+        const message = parse(decodeHl7(read.raw, channel.charset).text);
+        const destinations = channel.destinations.map((d) => d.name);
+        outcomes.push({
+          id: m.id,
+          status: 'processed',
+          errorCode: null,
+          detail: { segments: message.segmentCount, destinations: destinations.length },
+        });
+        deliveries.push({ messageId: m.id, destinations });
+      } catch (err) {
+        if (!isEngineError(err) || err.retryable) throw err;
+        outcomes.push({ id: m.id, status: 'failed', errorCode: err.code, detail: { error: err.code } });
+      }
     }
+    return { outcomes, deliveries };
+  }
+
+  /** Each message's bytes: from the handoff when intake left them (digest checked), else the archive. */
+  async #raws(batch: readonly StoredMessage[]): Promise<({ raw: Buffer } | { error: unknown })[]> {
+    const out: ({ raw: Buffer } | { error: unknown })[] = new Array(batch.length);
+    const missing: number[] = [];
+    for (const [i, m] of batch.entries()) {
+      const raw = this.#o.handoff?.take(m.id);
+      if (raw && createHash('sha256').update(raw).digest().equals(m.content_sha256)) out[i] = { raw };
+      else missing.push(i);
+    }
+    if (missing.length > 0) {
+      const read = await this.#o.archive.readMany(
+        missing.map((i) => {
+          const m = batch[i] as StoredMessage;
+          return {
+            channel: m.channel,
+            messageId: m.id,
+            sha256: m.content_sha256,
+            location: { file: m.archive_file, offset: m.archive_offset, length: m.archive_length },
+          };
+        }),
+      );
+      for (const [k, i] of missing.entries()) out[i] = read[k] as { raw: Buffer } | { error: unknown };
+    }
+    return out;
   }
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createPostgresBackend,
   type Job,
@@ -33,6 +34,12 @@ type MakeWorker = (name: string, fn: (job: Job) => Promise<void>) => Worker;
 
 export type ProcessHandler = (partition: number, messageId: string) => Promise<void>;
 
+/** How long a processing job waits for its partition to gather more messages before draining it. */
+const PROCESS_GATHER_MS = 20;
+
+/** How long a not-yet-started wake-up job covers newer messages of its partition (wakeProcessing). */
+const COALESCE_MS = 2_000;
+
 /** Where BullMQ's PostgreSQL backend keeps its tables, apart from the engine's own. */
 const QUEUE_SCHEMA = 'bullmq';
 
@@ -61,6 +68,11 @@ export class WorkQueues {
   readonly #workers: Worker[] = [];
   readonly #close: () => Promise<void>;
   readonly #makeWorker: MakeWorker;
+  /** Partition → when this process enqueued its not-yet-started wake-up job. */
+  readonly #waking = new Map<number, number>();
+  /** Partition → newest message that arrived while its wake-up job was waiting. */
+  readonly #dirty = new Map<number, string>();
+  readonly #sweeper: NodeJS.Timeout;
 
   private constructor(
     opts: WorkQueuesOptions,
@@ -75,6 +87,8 @@ export class WorkQueues {
     this.#deliverQueue = make<DeliverJob>(`${opts.prefix}-deliver`);
     this.#makeWorker = makeWorker;
     this.#close = close;
+    this.#sweeper = setInterval(() => this.#sweepWakeups(), COALESCE_MS / 2);
+    this.#sweeper.unref();
   }
 
   /** Connects (failing fast with QUEUE_UNAVAILABLE if the backend cannot be reached) and sets up queues. */
@@ -147,20 +161,60 @@ export class WorkQueues {
     await Promise.all(this.#processQueues.map((q) => q.setGlobalConcurrency(1)));
   }
 
+  /**
+   * One job per partition named after the partition's newest message in `items` (items in commit/seq
+   * order): a processing job drains its whole partition, so older messages of the same partition need
+   * no job of their own. The reconciler calls this directly (a rescue: always enqueues).
+   */
   async enqueueProcess(items: readonly { id: string; partition: number }[]): Promise<void> {
-    const byPartition = new Map<number, string[]>();
+    const newest = new Map<number, string>();
+    for (const it of items) newest.set(it.partition, it.id);
+    await Promise.all([...newest].map(([p, messageId]) => this.#addProcessJob(p, messageId)));
+  }
+
+  /**
+   * Intake's wake-up calls, coalesced: while a job this process enqueued for a partition has not yet
+   * started, newer messages of that partition need no job — that job's drain will see them. Under load
+   * this turns one job (and one processing transaction) per message into one per partition per drain.
+   * A job taken by another engine process is not seen starting here: after COALESCE_MS the partition is
+   * woken again, so nothing waits longer than that (and the reconciler backs everything up).
+   */
+  async wakeProcessing(items: readonly { id: string; partition: number }[]): Promise<void> {
+    const now = Date.now();
+    const due: { id: string; partition: number }[] = [];
     for (const it of items) {
-      const list = byPartition.get(it.partition);
-      if (list) list.push(it.id);
-      else byPartition.set(it.partition, [it.id]);
+      const since = this.#waking.get(it.partition);
+      if (since !== undefined && now - since < COALESCE_MS) {
+        this.#dirty.set(it.partition, it.id);
+      } else {
+        this.#waking.set(it.partition, now);
+        this.#dirty.delete(it.partition);
+        due.push(it);
+      }
     }
-    await Promise.all(
-      [...byPartition].map(([p, ids]) =>
-        this.#queue(p).addBulk(
-          ids.map((messageId) => ({ name: 'process', data: { messageId }, opts: { jobId: messageId } })),
-        ),
-      ),
-    );
+    if (due.length > 0) await this.enqueueProcess(due);
+  }
+
+  /** A processing job for `partition` started: later messages need a new wake-up. */
+  #started(partition: number): void {
+    this.#waking.delete(partition);
+    this.#dirty.delete(partition);
+  }
+
+  /** Wake-ups that waited on a job some other process took (see wakeProcessing). */
+  #sweepWakeups(): void {
+    const now = Date.now();
+    for (const [p, since] of this.#waking) {
+      if (now - since < COALESCE_MS) continue;
+      this.#waking.delete(p);
+      const id = this.#dirty.get(p);
+      this.#dirty.delete(p);
+      if (id) void this.#addProcessJob(p, id).catch(() => {});
+    }
+  }
+
+  #addProcessJob(partition: number, messageId: string): Promise<unknown> {
+    return this.#queue(partition).add('process', { messageId }, { jobId: messageId });
   }
 
   async enqueueDelivery(deliveryIds: readonly string[]): Promise<void> {
@@ -177,9 +231,14 @@ export class WorkQueues {
   /** Starts one worker per partition (concurrency 1 each) running `handler`. */
   runProcessWorkers(handler: ProcessHandler, onFailed: (err: unknown, partition: number) => void): void {
     for (let p = 0; p < this.#opts.partitions; p++) {
-      const worker = this.#makeWorker(processQueueName(this.#opts.prefix, p), (job) =>
-        handler(p, (job.data as ProcessJob).messageId),
-      );
+      const worker = this.#makeWorker(processQueueName(this.#opts.prefix, p), async (job) => {
+        // Let the partition gather: what arrives meanwhile rides on this job (its wake-ups coalesce),
+        // so under load one transaction processes many messages. Costs PROCESS_GATHER_MS of
+        // processing latency, never ACK latency.
+        await sleep(PROCESS_GATHER_MS);
+        this.#started(p);
+        return handler(p, (job.data as ProcessJob).messageId);
+      });
       worker.on('failed', (_job, err) => onFailed(err, p));
       worker.on('error', (err) => onFailed(err, p));
       this.#workers.push(worker);
@@ -202,6 +261,7 @@ export class WorkQueues {
 
   /** Workers finish their current job first (graceful), then queues and connections close. */
   async close(): Promise<void> {
+    clearInterval(this.#sweeper);
     await Promise.allSettled(this.#workers.map((w) => w.close()));
     await Promise.allSettled([...this.#processQueues, this.#deliverQueue].map((q) => q.close()));
     await this.#close();

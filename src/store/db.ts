@@ -9,7 +9,15 @@ export interface QueryResult<R> {
 }
 
 export interface Queryable {
-  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  /**
+   * `name`: a hot statement, prepared once per connection under this name so Postgres skips parsing
+   * and planning on every later call (PGlite runs it as a plain query). One name, one SQL text.
+   */
+  query<R = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+    name?: string,
+  ): Promise<QueryResult<R>>;
 }
 
 export interface Db extends Queryable {

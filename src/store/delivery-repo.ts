@@ -7,12 +7,31 @@ export class DeliveryRepo {
 
   /** Inside the processing transaction, so a message is never processed without its deliveries. */
   async createPending(tx: Queryable, messageId: string, destinations: readonly string[]): Promise<string[]> {
-    if (destinations.length === 0) return [];
-    const ids = destinations.map(() => randomUUID());
+    return this.createPendingMany(tx, [{ messageId, destinations }]);
+  }
+
+  /** `createPending` for a processing batch: one INSERT; ids in input order. */
+  async createPendingMany(
+    tx: Queryable,
+    items: readonly { messageId: string; destinations: readonly string[] }[],
+  ): Promise<string[]> {
+    const ids: string[] = [];
+    const messageIds: string[] = [];
+    const destinations: string[] = [];
+    for (const it of items) {
+      for (const d of it.destinations) {
+        ids.push(randomUUID());
+        messageIds.push(it.messageId);
+        destinations.push(d);
+      }
+    }
+    if (ids.length === 0) return [];
     await tx.query(
       `INSERT INTO deliveries (id, message_id, destination, status)
-       SELECT id, $2, destination, 'pending' FROM unnest($1::uuid[], $3::text[]) AS d(id, destination)`,
-      [ids, messageId, destinations],
+       SELECT id, message_id, destination, 'pending'
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS d(id, message_id, destination)`,
+      [ids, messageIds, destinations],
+      'deliveries_create_pending',
     );
     return ids;
   }

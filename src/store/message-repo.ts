@@ -95,6 +95,7 @@ export class MessageRepo {
         col((r) => r.archiveOffset),
         col((r) => r.archiveLength),
       ],
+      'messages_insert_many',
     );
   }
 
@@ -116,6 +117,7 @@ export class MessageRepo {
         keys.map((k) => k.controlId),
         keys.map((k) => k.since.toISOString()),
       ],
+      'messages_find_prior',
     );
     return rows;
   }
@@ -150,6 +152,7 @@ export class MessageRepo {
       `SELECT ${STORED_COLUMNS} FROM messages
         WHERE status = 'received' AND partition = $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
       [partition, uptoSeq, limit],
+      'messages_unfinished_in_partition',
     );
     return rows;
   }
@@ -178,18 +181,43 @@ export class MessageRepo {
     status: 'processed' | 'failed',
     detail: object,
   ): Promise<boolean> {
-    const res = await tx.query(
-      `UPDATE messages SET status = $2, processed_at = now(), updated_at = now()
-        WHERE id = $1 AND status = 'received'`,
-      [id, status],
+    return (await this.markProcessedMany(tx, [{ id, status, errorCode: null, detail }])).length === 1;
+  }
+
+  /**
+   * `markProcessed` for a processing batch in two statements: the state change (with the error code of
+   * a failed one) and its events. Returns the ids that were still received and so changed.
+   */
+  async markProcessedMany(
+    tx: Queryable,
+    outcomes: readonly {
+      id: string;
+      status: 'processed' | 'failed';
+      errorCode: string | null;
+      detail: object;
+    }[],
+  ): Promise<string[]> {
+    if (outcomes.length === 0) return [];
+    const { rows } = await tx.query<{ id: string }>(
+      `UPDATE messages m SET status = o.status, processed_at = now(), updated_at = now(),
+              last_error_code = coalesce(o.error_code, m.last_error_code),
+              last_error_at = CASE WHEN o.error_code IS NULL THEN m.last_error_at ELSE now() END
+         FROM unnest($1::uuid[], $2::text[], $3::text[]) AS o(id, status, error_code)
+        WHERE m.id = o.id AND m.status = 'received'
+        RETURNING m.id`,
+      [outcomes.map((o) => o.id), outcomes.map((o) => o.status), outcomes.map((o) => o.errorCode)],
+      'messages_mark_processed',
     );
-    if (res.rowCount === 0) return false;
-    await tx.query('INSERT INTO message_events (message_id, event, detail) VALUES ($1, $2, $3)', [
-      id,
-      status,
-      JSON.stringify(detail),
-    ]);
-    return true;
+    if (rows.length === 0) return [];
+    const changed = new Set(rows.map((r) => r.id));
+    const events = outcomes.filter((o) => changed.has(o.id));
+    await tx.query(
+      `INSERT INTO message_events (message_id, event, detail)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`,
+      [events.map((o) => o.id), events.map((o) => o.status), events.map((o) => JSON.stringify(o.detail))],
+      'message_events_insert_many',
+    );
+    return events.map((o) => o.id);
   }
 
   async noteError(tx: Queryable, id: string, code: string): Promise<void> {

@@ -11,10 +11,18 @@ export interface OpenStoreOptions {
   dataDir: string;
   onError?: (err: Error) => void;
   poolSize?: number;
+  /** Connections for background work (processing); 0 shares the main pool. */
+  workPoolSize?: number;
 }
 
 export interface OpenedStore {
   db: Db;
+  /**
+   * Where background work (processing) runs. On Postgres its own small pool, so that intake's group
+   * commit never waits for a connection behind processing transactions and processing cannot take more
+   * than its share of the server; on PGlite (one connection) the same db.
+   */
+  workDb: Db;
   /** Migrations applied by this open (empty when the schema was current). */
   migrated: number[];
   close(): Promise<void>;
@@ -24,12 +32,17 @@ export interface OpenedStore {
 export async function openStore(opts: OpenStoreOptions): Promise<OpenedStore> {
   let release = () => {};
   let db: Db;
+  let workDb: Db | undefined;
   if (opts.databaseUrl) {
-    db = new PgDb({
-      connectionString: opts.databaseUrl,
-      ...(opts.poolSize ? { max: opts.poolSize } : {}),
-      ...(opts.onError ? { onError: opts.onError } : {}),
-    });
+    const pg = (max: number | undefined, name: string) =>
+      new PgDb({
+        connectionString: opts.databaseUrl as string,
+        applicationName: name,
+        ...(max ? { max } : {}),
+        ...(opts.onError ? { onError: opts.onError } : {}),
+      });
+    db = pg(opts.poolSize, 'hl7-engine');
+    if (opts.workPoolSize !== 0) workDb = pg(opts.workPoolSize ?? 4, 'hl7-engine-work');
   } else {
     release = acquireStoreLock(opts.dataDir);
     try {
@@ -43,10 +56,11 @@ export async function openStore(opts: OpenStoreOptions): Promise<OpenedStore> {
     const migrated = await migrate(db);
     return {
       db,
+      workDb: workDb ?? db,
       migrated,
       close: async () => {
         try {
-          await db.close();
+          await Promise.all([db.close(), workDb?.close()]);
         } finally {
           release();
         }
@@ -54,6 +68,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<OpenedStore> {
     };
   } catch (err) {
     await db.close().catch(() => {});
+    await workDb?.close().catch(() => {});
     release();
     throw err;
   }

@@ -9,6 +9,8 @@ export interface PgDbOptions {
   /** Bound on every statement so a hung server turns into an error (AE/CE) instead of a stuck ACK. */
   statementTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /** Shown in pg_stat_activity; default hl7-engine. */
+  applicationName?: string;
   /** Reported, never thrown: pg emits errors on idle clients when the server goes away. */
   onError?: (err: Error) => void;
 }
@@ -36,7 +38,7 @@ export class PgDb implements Db {
       statement_timeout: timeout,
       idleTimeoutMillis: 30_000,
       types,
-      application_name: 'hl7-engine',
+      application_name: opts.applicationName ?? 'hl7-engine',
     });
     this.#pool.on('error', (err) => opts.onError?.(err));
   }
@@ -45,9 +47,9 @@ export class PgDb implements Db {
     return this.#pool;
   }
 
-  async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+  async query<R>(sql: string, params?: readonly unknown[], name?: string): Promise<QueryResult<R>> {
     try {
-      const res = await this.#pool.query(sql, params as unknown[] | undefined);
+      const res = await this.#pool.query(statement(sql, params, name));
       return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
     } catch (err) {
       throw storeError(err);
@@ -69,9 +71,9 @@ export class PgDb implements Db {
     };
     client.on('error', onError);
     const tx: Queryable = {
-      async query<R>(sql: string, params?: readonly unknown[]) {
+      async query<R>(sql: string, params?: readonly unknown[], name?: string) {
         try {
-          const res = await client.query(sql, params as unknown[] | undefined);
+          const res = await client.query(statement(sql, params, name));
           return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
         } catch (err) {
           throw storeError(err);
@@ -101,6 +103,10 @@ export class PgDb implements Db {
   async close(): Promise<void> {
     await this.#pool.end();
   }
+}
+
+function statement(text: string, params: readonly unknown[] | undefined, name: string | undefined) {
+  return { text, values: params as unknown[] | undefined, ...(name ? { name } : {}) };
 }
 
 /** SQL errors (constraint, syntax) keep their SQLSTATE; lost connections become STORE_UNAVAILABLE. */

@@ -23,8 +23,9 @@ export class EngineProcess {
   readonly exited: Promise<number | null>;
   #partial = '';
 
-  constructor(channelsDir: string, env: Record<string, string>) {
-    this.proc = spawn(process.execPath, [CLI, 'start', '--channels', channelsDir], {
+  /** `nodeArgs`: flags for the daemon's node (e.g. --cpu-prof for `bench:ingest --profile`). */
+  constructor(channelsDir: string, env: Record<string, string>, nodeArgs: readonly string[] = []) {
+    this.proc = spawn(process.execPath, [...nodeArgs, CLI, 'start', '--channels', channelsDir], {
       env: { ...process.env, HL7E_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
