@@ -65,9 +65,9 @@ const { values: args } = parseArgs({
 });
 if (args.help) {
   console.log(
-    'usage: tsx bench/ingest.bench.ts [--senders 8] [--rates 500,1000,2000,3000] [--seconds 10] [--warmup 2]\n' +
+    'usage: tsx bench/ingest.bench.ts [--senders 64] [--rates 500,1000,2000,3000] [--seconds 10] [--warmup 2]\n' +
       '                                 [--settle 20] [--drain 30] [--no-closed] [--redis-url URL]\n' +
-        '                                 [--profile DIR]  (writes the daemon\'s V8 CPU profile to DIR)\n' +
+      "                                 [--profile DIR]  (writes the daemon's V8 CPU profile to DIR)\n" +
       'Postgres: HL7E_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres); a fresh database is\n' +
       'created and dropped. Needs a build (npm run build): npm run bench:ingest does both.',
   );
@@ -542,14 +542,18 @@ async function main(): Promise<number> {
       join(channelsDir, 'bench.yaml'),
       `name: bench\nsource:\n  mllp:\n    port: ${port}\n    host: 127.0.0.1\ndestinations: []\n`,
     );
-    engine = new EngineProcess(channelsDir, {
-      HL7E_DATABASE_URL: db.url,
-      HL7E_DATA_DIR: dataDir,
-      HL7E_ARCHIVE_DIR: archiveDir,
-      HL7E_QUEUE_PREFIX: prefix,
-      HL7E_REDIS_URL: REDIS_URL,
-      HL7E_LOG_LEVEL: 'info',
-    }, args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : []);
+    engine = new EngineProcess(
+      channelsDir,
+      {
+        HL7E_DATABASE_URL: db.url,
+        HL7E_DATA_DIR: dataDir,
+        HL7E_ARCHIVE_DIR: archiveDir,
+        HL7E_QUEUE_PREFIX: prefix,
+        HL7E_REDIS_URL: REDIS_URL,
+        HL7E_LOG_LEVEL: 'info',
+      },
+      args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : [],
+    );
     const eng = engine;
     const deathWatch = new Promise<never>((_, reject) =>
       eng.proc.once('exit', (code, signal) => {
