@@ -133,9 +133,13 @@ export class Daemon {
         deliveries: workDeliveries,
         queues,
         intervalMs: env.reconcileIntervalMs,
+        // Drains look above a per-partition floor; a pass makes them look at everything once.
+        beforePass: () => processor.rescan(),
         onPass: (stats) => {
-          if (stats.messages + stats.deliveries > 0)
-            logger.info(stats, 'reconciler re-enqueued unfinished work');
+          // Messages found unfinished past the grace period mean lost jobs (a Redis restart): worth a
+          // line. Pending deliveries are normal until a delivery worker takes them: debug only.
+          if (stats.messages > 0) logger.info(stats, 'reconciler re-enqueued unfinished messages');
+          else if (stats.deliveries > 0) logger.debug(stats, 'reconciler re-enqueued pending deliveries');
         },
         onError: (err) => logger.warn({ err }, 'reconciler pass failed'),
       });

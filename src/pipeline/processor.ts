@@ -38,6 +38,14 @@ type Outcome = { id: string; status: 'processed' | 'failed'; errorCode: string |
  */
 export class Processor {
   readonly #o: ProcessorOptions;
+  /**
+   * Partition → highest seq this process has processed: drains look above it. One process commits
+   * intake batches one after another, so a message it has not yet seen always has a higher seq. A
+   * lower one can appear only from another engine process sharing the store, or after a rollback the
+   * floor never moved for: `rescan()` (each reconciler pass) drops the floors, so such a message waits
+   * at most one reconcile interval.
+   */
+  readonly #floor = new Map<number, number>();
 
   constructor(opts: ProcessorOptions) {
     this.#o = opts;
@@ -72,7 +80,7 @@ export class Processor {
       );
       picked = await this.#o.messages.unfinishedInPartition(
         partition,
-        Number.MAX_SAFE_INTEGER,
+        this.#floor.get(partition) ?? 0,
         STEP_BATCH,
         tx,
       );
@@ -85,6 +93,8 @@ export class Processor {
         work.deliveries.filter((d) => changed.has(d.messageId)),
       );
     });
+    const last = picked.at(-1);
+    if (last) this.#floor.set(partition, last.seq);
     for (const [i, m] of picked.entries()) {
       const o = outcomes[i] as Outcome;
       this.#o.onProcessed?.(m, o.status, o.errorCode ?? undefined);
@@ -92,6 +102,11 @@ export class Processor {
     // After commit: a lost enqueue is recovered by the reconciler (deliveries stay pending in the store).
     if (deliveryIds.length > 0) await this.#o.enqueueDeliveries(deliveryIds).catch(() => {});
     return picked.length;
+  }
+
+  /** The next drain of every partition starts from its beginning again. */
+  rescan(): void {
+    this.#floor.clear();
   }
 
   /** Decrypt, check and parse each message. Retryable trouble (key provider, disk) throws: the

@@ -9,6 +9,8 @@ export interface ReconcilerOptions {
   intervalMs: number;
   /** Periodic passes skip rows younger than this: intake and processing enqueue those themselves. */
   graceMs?: number;
+  /** Called as a pass begins, before anything is enqueued. */
+  beforePass?(): void;
   onPass?(stats: { messages: number; deliveries: number; ms: number }): void;
   onError?(err: unknown): void;
 }
@@ -34,6 +36,7 @@ export class Reconciler {
   async runOnce(graceMs = this.#o.graceMs ?? 10_000): Promise<{ messages: number; deliveries: number }> {
     const started = performance.now();
     const before = new Date(Date.now() - graceMs);
+    this.#o.beforePass?.();
     await this.#o.queues.ensureConcurrency();
     let messages = 0;
     for (let after = 0; ; ) {

@@ -141,17 +141,21 @@ export class MessageRepo {
     return rows[0];
   }
 
-  /** Unfinished messages of one partition in arrival order, up to and including `uptoSeq`. */
+  /**
+   * Unfinished messages of one partition in arrival order, after `afterSeq`. The floor matters for
+   * speed: processed rows leave dead entries in the partial index until vacuum, and a scan from the
+   * start of the partition walks all of them (measured: 4 ms for 0 rows after 50k updates).
+   */
   async unfinishedInPartition(
     partition: number,
-    uptoSeq: number,
+    afterSeq: number,
     limit: number,
     on: Queryable = this.db,
   ): Promise<StoredMessage[]> {
     const { rows } = await on.query<StoredMessage>(
       `SELECT ${STORED_COLUMNS} FROM messages
-        WHERE status = 'received' AND partition = $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
-      [partition, uptoSeq, limit],
+        WHERE status = 'received' AND partition = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+      [partition, afterSeq, limit],
       'messages_unfinished_in_partition',
     );
     return rows;

@@ -175,13 +175,13 @@ export function durableIntakeSuite(queue: 'redis' | 'postgres'): void {
       await expectStoredAndProcessedOnce('K', 2000, log);
       expect(
         engine.entries.some(
-          (e) => e.msg === 'reconciler re-enqueued unfinished work' || e.msg === 'listening',
+          (e) => e.msg === 'reconciler re-enqueued unfinished messages' || e.msg === 'listening',
         ),
       ).toBe(true);
     }, 180_000);
 
     it.runIf(queue === 'redis')(
-      'Redis FLUSHALL mid-stream: the reconciler completes every message',
+      'Redis FLUSHALL mid-stream: every message still completes (later drains and the reconciler)',
       async () => {
         const log = newSendLog();
         let acks = 0;
@@ -193,11 +193,10 @@ export function durableIntakeSuite(queue: 'redis' | 'postgres'): void {
         await redis.flushall();
         await redis.quit();
         await Promise.all(senders);
+        // Jobs lost with the flush are covered by any later job of their partition (a job drains its
+        // partition) and, for partitions that got no later message, by the reconciler's next pass.
         await expectStoredAndProcessedOnce('F', 1000, log);
-        const engine = engines.at(-1) as EngineProcess;
-        await until('a reconciler pass that found work', () =>
-          engine.entries.some((e) => e.msg === 'reconciler re-enqueued unfinished work'),
-        );
+        expect((engines.at(-1) as EngineProcess).proc.exitCode).toBeNull();
       },
       120_000,
     );
