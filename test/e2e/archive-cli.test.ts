@@ -79,7 +79,7 @@ describe('hl7e archive verify / keys rotate on the embedded store', () => {
   it('verifies every record, rotates the master key, and still verifies', async () => {
     const first = await cli(env, 'archive', 'verify');
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('archive verify: 20 records in 1 files');
+    expect(first.stdout).toContain('archive verify: 20 records in 1 file');
     expect(first.stdout).toMatch(/ok\s+20\n/);
 
     const rotated = await cli(env, 'keys', 'rotate');

@@ -82,7 +82,7 @@ export async function archiveVerifyAction(
     out(JSON.stringify(report, null, 2));
   } else {
     const n = (x: number) => x.toLocaleString('en-US');
-    out(`archive verify: ${n(report.records)} records in ${n(report.files)} files`);
+    out(`archive verify: ${plural(report.records, 'record')} in ${plural(report.files, 'file')}`);
     out(`  ok                     ${n(report.ok)}`);
     out(`  failed                 ${n(report.failed.length)}`);
     for (const f of report.failed.slice(0, opts.maxListed ?? 20))
@@ -95,4 +95,8 @@ export async function archiveVerifyAction(
     out(`  torn file tails        ${n(report.tornTails)}  (a crash mid-append; harmless)`);
   }
   return report.failed.length === 0 ? EXIT.ok : EXIT.problem;
+}
+
+function plural(count: number, noun: string): string {
+  return `${count.toLocaleString('en-US')} ${noun}${count === 1 ? '' : 's'}`;
 }
