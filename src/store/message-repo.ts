@@ -202,26 +202,31 @@ export class MessageRepo {
     }[],
   ): Promise<string[]> {
     if (outcomes.length === 0) return [];
+    // One round trip: the state change and, for each row that changed, its event (the message's
+    // history, which on-call reads and the tests check order and exactly-once against).
     const { rows } = await tx.query<{ id: string }>(
-      `UPDATE messages m SET status = o.status, processed_at = now(), updated_at = now(),
-              last_error_code = coalesce(o.error_code, m.last_error_code),
-              last_error_at = CASE WHEN o.error_code IS NULL THEN m.last_error_at ELSE now() END
-         FROM unnest($1::uuid[], $2::text[], $3::text[]) AS o(id, status, error_code)
-        WHERE m.id = o.id AND m.status = 'received'
-        RETURNING m.id`,
-      [outcomes.map((o) => o.id), outcomes.map((o) => o.status), outcomes.map((o) => o.errorCode)],
+      `WITH o AS (
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[]) AS o(id, status, error_code, detail)),
+       changed AS (
+         UPDATE messages m SET status = o.status, processed_at = now(), updated_at = now(),
+                last_error_code = coalesce(o.error_code, m.last_error_code),
+                last_error_at = CASE WHEN o.error_code IS NULL THEN m.last_error_at ELSE now() END
+           FROM o
+          WHERE m.id = o.id AND m.status = 'received'
+          RETURNING m.id, m.seq),
+       logged AS (
+         INSERT INTO message_events (message_id, event, detail)
+         SELECT o.id, o.status, o.detail FROM changed JOIN o ON o.id = changed.id ORDER BY changed.seq)
+       SELECT id FROM changed ORDER BY seq`,
+      [
+        outcomes.map((o) => o.id),
+        outcomes.map((o) => o.status),
+        outcomes.map((o) => o.errorCode),
+        outcomes.map((o) => JSON.stringify(o.detail)),
+      ],
       'messages_mark_processed',
     );
-    if (rows.length === 0) return [];
-    const changed = new Set(rows.map((r) => r.id));
-    const events = outcomes.filter((o) => changed.has(o.id));
-    await tx.query(
-      `INSERT INTO message_events (message_id, event, detail)
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[])`,
-      [events.map((o) => o.id), events.map((o) => o.status), events.map((o) => JSON.stringify(o.detail))],
-      'message_events_insert_many',
-    );
-    return events.map((o) => o.id);
+    return rows.map((r) => r.id);
   }
 
   async noteError(tx: Queryable, id: string, code: string): Promise<void> {
