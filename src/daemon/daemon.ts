@@ -75,6 +75,7 @@ export class Daemon {
         redisUrl: env.redisUrl,
         prefix: env.queuePrefix,
         partitions: env.partitions,
+        processGatherMs: env.processGatherMs,
         ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
       });
       this.#onStop('queues', () => queues.close());
