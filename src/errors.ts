@@ -138,6 +138,24 @@ export const ERRORS = {
     hl7: '207',
   },
   QUEUE_UNAVAILABLE: { message: 'the work queue backend is unreachable', retryable: true, hl7: '207' },
+  // --- mapping (src/mapping) and FHIR output (src/fhir) ---
+  MAPPING_NONE: {
+    message: 'no mapping for message type {messageType}',
+    retryable: false,
+    hl7: '200',
+  },
+  MAPPING_NOT_FOUND: { message: 'mapping {name} is not defined', retryable: false, hl7: '207' },
+  MAPPING_INVALID: { message: 'mapping {name} is invalid: {detail}', retryable: false, hl7: '207' },
+  MAPPING_BAD_VALUE: {
+    message: 'value at {location} is not a valid {dataType}',
+    retryable: false,
+    hl7: '102',
+  },
+  FHIR_INVALID: {
+    message: '{resourceType} failed FHIR R4 validation at {path} ({issue})',
+    retryable: false,
+    hl7: '207',
+  },
   // --- configuration ---
   CONFIG_INVALID: { message: 'configuration is invalid: {detail}', retryable: false, hl7: '207' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -1,3 +1,5 @@
+import type { ConditionSpec } from '../hl7/condition.js';
+
 /** A channel as the engine runs it: validated, defaults applied, frozen. Mirrors channel.schema.json. */
 export interface ChannelConfig {
   readonly name: string;
@@ -9,6 +11,14 @@ export interface ChannelConfig {
   readonly charset: string;
   /** Message-type patterns (`ORU^R01`, `ADT^A*`); undefined accepts every type. */
   readonly accept?: readonly string[];
+  /** Messages failing it are stored, ACKed and marked filtered; compiled by `channelFilter` (channel-filter.ts). */
+  readonly filter?: ConditionSpec;
+  /** Message map name; undefined picks the default map by message type. */
+  readonly mapping?: string;
+  /** Validate the FHIR output against R4 at run time. @defaultValue false */
+  readonly validate: boolean;
+  /** Zone of HL7 date-times without one (and no zone in MSH-7): IANA name, `UTC` or `±HH:MM`. @defaultValue 'UTC' */
+  readonly timezone: string;
   readonly duplicates: DuplicatePolicy;
   readonly ordering: OrderingPolicy;
   readonly destinations: readonly DestinationConfig[];
@@ -42,6 +52,8 @@ export const CHANNEL_DEFAULTS = {
   ack: { mode: 'original' },
   duplicates: { window: '24h', onCollision: 'process' },
   ordering: { key: 'PID-3(1)', mode: 'strict' },
+  validate: false,
+  timezone: 'UTC',
 } as const;
 
 /** `90s`, `30m`, `24h`, `7d`, `500ms` → milliseconds (the schema's pattern guarantees the shape). */

@@ -1,18 +1,23 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
-import { isMap, isScalar, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { Ajv } from 'ajv';
+import { type FileProblem, formatProblem, readYamlFile, schemaProblems } from '../config/yaml-file.js';
 import { resolveCharset } from '../hl7/charset.js';
+import { CONDITION_MESSAGES, compileCondition, isConditionError } from '../hl7/condition.js';
 import { compilePath } from '../hl7/path.js';
 import schema from './channel.schema.json' with { type: 'json' };
 import { CHANNEL_DEFAULTS, type ChannelConfig } from './channel-config.js';
 
 /** One problem in one channel file, pointing at the line and key an analyst has to fix. */
-export interface ChannelProblem {
-  file: string;
-  line: number;
-  key: string;
-  message: string;
+export type ChannelProblem = FileProblem;
+export { formatProblem };
+
+export interface LoadChannelOptions {
+  /**
+   * Checks the mapping a channel names (undefined: the default map for each accepted type) against the
+   * mapping catalog; each returned text becomes a problem at the `mapping` key (line 1 when absent).
+   */
+  checkMapping?: (name: string | undefined, accept: readonly string[] | undefined) => string[];
 }
 
 export interface LoadedChannels {
@@ -27,7 +32,7 @@ type RawChannel = Omit<ChannelConfig, 'file' | 'ack' | 'duplicates' | 'ordering'
 const validate = ajv.compile<RawChannel>(schema);
 
 /** Reads every `*.yaml`/`*.yml` in a folder. Problems are collected, never thrown, so all show at once. */
-export function loadChannelDir(dir: string): LoadedChannels {
+export function loadChannelDir(dir: string, options: LoadChannelOptions = {}): LoadedChannels {
   const files = readdirSync(dir)
     .filter((f) => /\.ya?ml$/.test(f))
     .sort()
@@ -35,7 +40,7 @@ export function loadChannelDir(dir: string): LoadedChannels {
   const channels: ChannelConfig[] = [];
   const problems: ChannelProblem[] = [];
   for (const file of files) {
-    const result = loadChannelFile(file);
+    const result = loadChannelFile(file, options);
     if ('channel' in result) channels.push(result.channel);
     else problems.push(...result.problems);
   }
@@ -43,26 +48,19 @@ export function loadChannelDir(dir: string): LoadedChannels {
   return { channels, problems };
 }
 
-export function loadChannelFile(file: string): { channel: ChannelConfig } | { problems: ChannelProblem[] } {
-  const text = readFileSync(file, 'utf8');
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    return {
-      problems: doc.errors.map((e) => ({
-        file,
-        line: lineCounter.linePos(e.pos[0]).line,
-        key: '',
-        message: `YAML syntax: ${e.code}`,
-      })),
-    };
-  }
-  const value = doc.toJS() as unknown;
+export function loadChannelFile(
+  file: string,
+  options: LoadChannelOptions = {},
+): { channel: ChannelConfig } | { problems: ChannelProblem[] } {
+  const read = readYamlFile(file);
+  if ('problems' in read) return read;
+  const yaml = read.yaml;
+  const value = yaml.value;
   if (!validate(value)) {
-    return { problems: (validate.errors ?? []).map((e) => toProblem(e, doc.contents, lineCounter, file)) };
+    return { problems: schemaProblems(validate.errors ?? [], yaml, CONDITION_MESSAGES.shape) };
   }
   const problems: ChannelProblem[] = [];
-  const lineOf = (path: string[]) => lineFor(doc.contents, path, lineCounter);
+  const lineOf = (path: string[]) => yaml.lineOf(path);
   try {
     resolveCharset(value.charset);
   } catch {
@@ -82,6 +80,28 @@ export function loadChannelFile(file: string): { channel: ChannelConfig } | { pr
       key: 'ordering.key',
       message: 'invalid field path',
     });
+  }
+  if (!isTimeZone(value.timezone ?? CHANNEL_DEFAULTS.timezone)) {
+    problems.push({ file, line: lineOf(['timezone']), key: 'timezone', message: 'unknown time zone' });
+  }
+  if (value.filter !== undefined) {
+    try {
+      compileCondition(value.filter);
+    } catch (err) {
+      if (!isConditionError(err)) throw err;
+      const path = ['filter', ...err.at];
+      problems.push({
+        file,
+        line: lineOf(path),
+        key: path.join('.'),
+        message: CONDITION_MESSAGES[err.problem],
+      });
+    }
+  }
+  if (options.checkMapping) {
+    for (const message of options.checkMapping(value.mapping, value.accept)) {
+      problems.push({ file, line: lineOf(['mapping']), key: 'mapping', message });
+    }
   }
   const seen = new Set<string>();
   (value.destinations ?? []).forEach((d, i) => {
@@ -112,10 +132,25 @@ export function loadChannelFile(file: string): { channel: ChannelConfig } | { pr
       ack: { ...d.ack, ...value.ack },
       duplicates: { ...d.duplicates, ...value.duplicates },
       ordering: { ...d.ordering, ...value.ordering },
+      validate: value.validate ?? d.validate,
+      timezone: value.timezone ?? d.timezone,
       destinations: value.destinations ?? [],
       file,
     }),
   };
+}
+
+const OFFSET_ZONE = /^[+-](?:0\d|1[0-4]):[0-5]\d$/;
+
+/** IANA names as this Node's ICU knows them (`UTC` included); fixed offsets are checked by shape. */
+function isTimeZone(tz: string): boolean {
+  if (OFFSET_ZONE.test(tz)) return true;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function crossChannelProblems(channels: ChannelConfig[]): ChannelProblem[] {
@@ -143,57 +178,10 @@ function crossChannelProblems(channels: ChannelConfig[]): ChannelProblem[] {
   return problems;
 }
 
-function toProblem(e: ErrorObject, root: YamlNode | null, lc: LineCounter, file: string): ChannelProblem {
-  const path = e.instancePath.split('/').slice(1).map(decodeURIComponent);
-  let key = path.join('.');
-  let message = e.message ?? 'invalid';
-  if (e.keyword === 'additionalProperties') {
-    const extra = String((e.params as { additionalProperty: string }).additionalProperty);
-    path.push(extra);
-    key = path.join('.');
-    message = 'unknown key';
-  } else if (e.keyword === 'enum') {
-    message = `must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
-  } else if (e.keyword === 'required') {
-    const missing = String((e.params as { missingProperty: string }).missingProperty);
-    key = [...path, missing].join('.');
-    message = 'required key is missing';
-  }
-  return { file, line: lineFor(root, path, lc), key, message };
-}
-
-/** Line of the deepest YAML node that exists along a path (1-based). */
-function lineFor(root: YamlNode | null, path: string[], lc: LineCounter): number {
-  let node: unknown = root;
-  let line = 1;
-  for (const part of path) {
-    if (!isMap(node) && !(node && typeof node === 'object' && 'items' in node)) break;
-    const collection = node as { items: Array<{ key?: unknown; value?: unknown }> | unknown[] };
-    let next: unknown;
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === part);
-      if (!pair) break;
-      const keyNode = pair.key as YamlNode;
-      if (keyNode.range) line = lc.linePos(keyNode.range[0]).line;
-      next = pair.value;
-    } else {
-      next = (collection.items as unknown[])[Number(part)];
-      const range = (next as YamlNode | undefined)?.range;
-      if (range) line = lc.linePos(range[0]).line;
-    }
-    node = next;
-  }
-  return line;
-}
-
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object') {
     for (const v of Object.values(o)) deepFreeze(v);
     Object.freeze(o);
   }
   return o;
-}
-
-export function formatProblem(p: ChannelProblem): string {
-  return `${p.file}:${p.line}: ${p.key ? `${p.key}: ` : ''}${p.message}`;
 }

@@ -9,6 +9,8 @@ export interface EngineEnv {
   readonly dataDir: string;
   /** HL7E_CHANNELS_DIR: channel files; default ./channels */
   readonly channelsDir: string;
+  /** HL7E_MAPPINGS_DIR: the site's mapping files, searched before the shipped ones; default ./mappings */
+  readonly mappingsDir: string;
   /** HL7E_LOG_LEVEL: pino level; default info */
   readonly logLevel: string;
   /** HL7E_DATABASE_URL: Postgres; unset selects embedded PGlite under dataDir */
@@ -58,6 +60,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EngineEnv {
   return Object.freeze({
     dataDir,
     channelsDir: resolve(env.HL7E_CHANNELS_DIR ?? 'channels'),
+    mappingsDir: resolve(defaultMappingsDir(env)),
     logLevel: env.HL7E_LOG_LEVEL ?? 'info',
     databaseUrl: env.HL7E_DATABASE_URL || undefined,
     archiveDir: resolve(env.HL7E_ARCHIVE_DIR ?? 'raw-archive'),
@@ -102,4 +105,9 @@ function int(
 
 export function defaultChannelsDir(): string {
   return process.env.HL7E_CHANNELS_DIR ?? 'channels';
+}
+
+/** The site's mapping folder (HL7E_MAPPINGS_DIR, default ./mappings); it may not exist. */
+export function defaultMappingsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.HL7E_MAPPINGS_DIR || 'mappings';
 }

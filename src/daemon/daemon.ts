@@ -6,11 +6,14 @@ import type { ChannelConfig } from '../channels/channel-config.js';
 import { parseDuration } from '../channels/channel-config.js';
 import { formatProblem, loadChannelDir } from '../channels/channel-loader.js';
 import type { EngineEnv } from '../config/env.js';
+import { formatProblem as formatFileProblem } from '../config/yaml-file.js';
 import { EngineError } from '../errors.js';
+import { MappingCatalog } from '../mapping/mapping-catalog.js';
 import { MllpListener, type MllpListenerOptions } from '../mllp/index.js';
 import type { Logger } from '../observability/logger.js';
 import { GroupCommit } from '../pipeline/group-commit.js';
 import { createIntake, oversizeNak } from '../pipeline/intake.js';
+import { MappingGaps } from '../pipeline/mapping-gaps.js';
 import type { MessageSink } from '../pipeline/message-sink.js';
 import { Processor } from '../pipeline/processor.js';
 import { RawHandoff } from '../pipeline/raw-handoff.js';
@@ -69,6 +72,8 @@ export class Daemon {
     try {
       const channels = (this.#opts.channels ?? this.#loadChannels()).filter((c) => c.enabled);
       const byName = new Map(channels.map((c) => [c.name, c]));
+      const catalog = this.#loadMappings(channels);
+      const gaps = new MappingGaps();
 
       const queues = await WorkQueues.connect({
         backend: env.queue,
@@ -116,10 +121,12 @@ export class Daemon {
         deliveries: workDeliveries,
         archive,
         channels: byName,
+        catalog,
         enqueueDeliveries: (ids) => queues.enqueueDelivery(ids),
-        onProcessed: (m, outcome, code) => {
+        onProcessed: (m, outcome, code, conversion) => {
           if (outcome === 'failed')
             logger.warn({ messageId: m.id, channel: m.channel, code }, 'processing failed');
+          if (conversion) gaps.record(m.channel, conversion.unmapped);
         },
       });
       queues.runProcessWorkers(
@@ -141,6 +148,8 @@ export class Daemon {
           // line. Pending deliveries are normal until a delivery worker takes them: debug only.
           if (stats.messages > 0) logger.info(stats, 'reconciler re-enqueued unfinished messages');
           else if (stats.deliveries > 0) logger.debug(stats, 'reconciler re-enqueued pending deliveries');
+          // Positions that carried data no mapping rule read, counted per channel since start.
+          if (gaps.takeChanged()) logger.info({ notMapped: gaps.snapshot() }, 'fields not mapped');
         },
         onError: (err) => logger.warn({ err }, 'reconciler pass failed'),
       });
@@ -225,6 +234,18 @@ export class Daemon {
 
   #onStop(name: string, run: () => Promise<unknown>): void {
     this.#teardown.push({ name, run });
+  }
+
+  /** The mappings, checked whole at start: a channel must not find a broken map with its first message. */
+  #loadMappings(channels: readonly ChannelConfig[]): MappingCatalog {
+    const catalog = MappingCatalog.forSite(this.#opts.env.mappingsDir);
+    const problems = catalog.checkAll().map(formatFileProblem);
+    for (const c of channels) {
+      if (c.mapping !== undefined && !catalog.messageMapNames().includes(c.mapping))
+        problems.push(`${c.file}: mapping: mapping ${c.mapping} is not defined`);
+    }
+    if (problems.length > 0) throw new EngineError('CONFIG_INVALID', { detail: problems.join('; ') });
+    return catalog;
   }
 
   #loadChannels(): ChannelConfig[] {

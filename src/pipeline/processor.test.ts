@@ -9,6 +9,7 @@ import { RawArchive } from '../archive/raw-archive.js';
 import { CHANNEL_DEFAULTS, type ChannelConfig } from '../channels/channel-config.js';
 import { EngineError } from '../errors.js';
 import { parse, readMshHeader } from '../hl7/index.js';
+import { MappingCatalog } from '../mapping/mapping-catalog.js';
 import { DataKeyRepo } from '../store/data-key-repo.js';
 import type { Queryable } from '../store/db.js';
 import { DeliveryRepo } from '../store/delivery-repo.js';
@@ -46,6 +47,9 @@ function received(channel: string, text: string): ReceivedMessage {
   };
 }
 
+/** The shipped mappings: processing converts every message it processes. */
+const catalog = MappingCatalog.load();
+
 function channel(name: string, destinations: readonly string[]): ChannelConfig {
   return {
     name,
@@ -55,6 +59,8 @@ function channel(name: string, destinations: readonly string[]): ChannelConfig {
     charset: 'UNICODE UTF-8',
     duplicates: CHANNEL_DEFAULTS.duplicates,
     ordering: CHANNEL_DEFAULTS.ordering,
+    validate: CHANNEL_DEFAULTS.validate,
+    timezone: CHANNEL_DEFAULTS.timezone,
     destinations: destinations.map((d) => ({ name: d })),
     file: `${name}.json`,
   };
@@ -165,6 +171,7 @@ function rig(
     deliveries: new DeliveryRepo(db),
     archive: opts.archive ?? archive,
     channels: new Map(channels.map((c) => [c.name, c])),
+    catalog,
     enqueueDeliveries: async (ids) => {
       enqueued.push([...ids]);
     },

@@ -4,9 +4,11 @@ import type { ChannelConfig } from '../channels/channel-config.js';
 import { EngineError, isEngineError } from '../errors.js';
 import { decodeHl7 } from '../hl7/charset.js';
 import { parse } from '../hl7/index.js';
+import type { MappingCatalog } from '../mapping/mapping-catalog.js';
 import type { Db } from '../store/db.js';
 import type { DeliveryRepo } from '../store/delivery-repo.js';
 import type { MessageRepo, StoredMessage } from '../store/message-repo.js';
+import { type ConversionOutcome, convertForChannel } from './conversion-step.js';
 import type { RawHandoff } from './raw-handoff.js';
 
 export interface ProcessorOptions {
@@ -15,10 +17,17 @@ export interface ProcessorOptions {
   deliveries: DeliveryRepo;
   archive: RawArchive;
   channels: ReadonlyMap<string, ChannelConfig>;
+  /** The mappings messages are converted with (FHIR destinations get the Bundle they make). */
+  catalog: MappingCatalog;
   enqueueDeliveries(ids: readonly string[]): Promise<void>;
   /** Bytes intake just committed; the archive is read for whatever is not here. */
   handoff?: RawHandoff;
-  onProcessed?(m: StoredMessage, outcome: 'processed' | 'failed', code?: string): void;
+  onProcessed?(
+    m: StoredMessage,
+    outcome: 'processed' | 'failed',
+    code?: string,
+    conversion?: ConversionOutcome,
+  ): void;
 }
 
 /** Advisory-lock namespace for partitions (two-key form: namespace, partition). */
@@ -26,7 +35,13 @@ const PARTITION_LOCK = 727100;
 /** Messages per processing transaction: amortizes the lock, the round trips and the commit. */
 const STEP_BATCH = 64;
 
-type Outcome = { id: string; status: 'processed' | 'failed'; errorCode: string | null; detail: object };
+type Outcome = {
+  id: string;
+  status: 'processed' | 'failed';
+  errorCode: string | null;
+  detail: object;
+  conversion?: ConversionOutcome;
+};
 
 /**
  * The processing step. A job is only a wake-up call for its partition: the store decides the order.
@@ -97,7 +112,7 @@ export class Processor {
     if (last) this.#floor.set(partition, last.seq);
     for (const [i, m] of picked.entries()) {
       const o = outcomes[i] as Outcome;
-      this.#o.onProcessed?.(m, o.status, o.errorCode ?? undefined);
+      this.#o.onProcessed?.(m, o.status, o.errorCode ?? undefined, o.conversion);
     }
     // After commit: a lost enqueue is recovered by the reconciler (deliveries stay pending in the store).
     if (deliveryIds.length > 0) await this.#o.enqueueDeliveries(deliveryIds).catch(() => {});
@@ -109,7 +124,7 @@ export class Processor {
     this.#floor.clear();
   }
 
-  /** Decrypt, check and parse each message. Retryable trouble (key provider, disk) throws: the
+  /** Decrypt, check, parse, filter and convert each message. Retryable trouble (key provider, disk) throws: the
    * transaction rolls back, the job retries and the partition waits, keeping order. A permanent fault
    * marks that message failed and the partition moves on. */
   async #process(
@@ -125,14 +140,16 @@ export class Processor {
         if (!channel) throw new EngineError('PIPELINE_CHANNEL_UNKNOWN');
         if ('error' in read) throw read.error;
         const message = parse(decodeHl7(read.raw, channel.charset).text);
-        const destinations = channel.destinations.map((d) => d.name);
+        const c = convertForChannel(message, channel, this.#o.catalog, m.content_sha256);
+        const destinations = c.destinations(channel);
         outcomes.push({
           id: m.id,
-          status: 'processed',
-          errorCode: null,
-          detail: { segments: message.segmentCount, destinations: destinations.length },
+          status: c.errorCode ? 'failed' : 'processed',
+          errorCode: c.errorCode ?? null,
+          detail: { segments: message.segmentCount, destinations: destinations.length, ...c.detail },
+          conversion: c,
         });
-        deliveries.push({ messageId: m.id, destinations });
+        if (!c.errorCode && destinations.length > 0) deliveries.push({ messageId: m.id, destinations });
       } catch (err) {
         if (!isEngineError(err) || err.retryable) throw err;
         outcomes.push({ id: m.id, status: 'failed', errorCode: err.code, detail: { error: err.code } });

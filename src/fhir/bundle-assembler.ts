@@ -1,0 +1,157 @@
+import {
+  conditionalCreateEntry,
+  conditionalUpdateEntry,
+  identifierToken,
+  transactionEntry,
+} from './conditional-request.js';
+import type { Bundle, BundleEntry, Identifier, Resource } from './fhir-types.js';
+
+/** One resource to place in the transaction, as the mapping made it. */
+export interface AssemblyItem {
+  readonly resource: Resource;
+  /** `urn:uuid:…` */
+  readonly fullUrl: string;
+  /** `identifier`: conditional on the first identifier; `id`: PUT by the fullUrl's uuid; or a derived identifier. */
+  readonly identity: 'identifier' | 'id' | { readonly system: string };
+  readonly identityValue?: string;
+  readonly request: 'update' | 'create';
+}
+
+export interface ProvenanceFacts {
+  /** SHA-256 (hex) of the raw message bytes as received. */
+  readonly rawSha256: string;
+  readonly channel: string | undefined;
+  readonly mappingName: string;
+  readonly mappingVersion: string;
+  /** MSH-9 as `ADT^A01`. */
+  readonly messageType: string;
+  /** MSH-7 as a FHIR instant, when it can be one. */
+  readonly recorded: string | undefined;
+}
+
+export interface BundleFacts {
+  readonly id: string;
+  /** MSH-10. */
+  readonly controlId: string;
+  readonly timestamp: string | undefined;
+  readonly provenance: ProvenanceFacts;
+  /** Used when the message map made no Provenance of its own. */
+  readonly provenanceFullUrl: string;
+}
+
+/** Resource types without an `identifier` element: their entries are PUT by id. */
+const NO_IDENTIFIER = new Set(['Provenance', 'Binary', 'Bundle', 'Parameters', 'OperationOutcome']);
+/** The system of identifiers the engine derives for resources that carry none of their own. */
+export const DERIVED_IDENTIFIER_SYSTEM = 'urn:hl7e:entry';
+
+/**
+ * The transaction Bundle: every entry conditional on a business identifier (DESIGN rule 4: sending the same
+ * message twice changes nothing at the destination), and a Provenance entry that ties the output to its input.
+ */
+export function assembleTransaction(items: readonly AssemblyItem[], facts: BundleFacts): Bundle {
+  const entries: BundleEntry[] = [];
+  let provenance: AssemblyItem | undefined;
+  for (const item of items) {
+    if (item.resource.resourceType === 'Provenance' && provenance === undefined) {
+      provenance = item;
+      continue;
+    }
+    entries.push(entryFor(item));
+  }
+  const prov = provenanceResource(provenance, entries, facts);
+  entries.push(entryFor(prov));
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    id: facts.id,
+    identifier: { value: facts.controlId },
+    type: 'transaction',
+    ...(facts.timestamp ? { timestamp: facts.timestamp } : {}),
+    entry: entries,
+  };
+  if (!facts.controlId) delete bundle.identifier;
+  return bundle;
+}
+
+function entryFor(item: AssemblyItem): BundleEntry {
+  const r = item.resource;
+  const uuid = item.fullUrl.slice('urn:uuid:'.length);
+  if (item.identity === 'id' || NO_IDENTIFIER.has(r.resourceType)) {
+    r.id = uuid;
+    return transactionEntry({
+      fullUrl: item.fullUrl,
+      resource: r,
+      method: 'PUT',
+      url: `${r.resourceType}/${uuid}`,
+    });
+  }
+  let ids = r.identifier as Identifier[] | undefined;
+  if (typeof item.identity === 'object' && item.identityValue) {
+    ids = addIdentifier(r, { system: item.identity.system, value: item.identityValue });
+  }
+  let token = ids?.map(identifierToken).find((t) => t !== undefined);
+  if (token === undefined) {
+    // No business identifier: one derived from the message and entry keeps a replay idempotent.
+    token = identifierToken(
+      addIdentifier(r, { system: DERIVED_IDENTIFIER_SYSTEM, value: item.fullUrl })[0] as Identifier,
+    );
+  }
+  const params = [['identifier', token as string]] as const;
+  return item.request === 'create'
+    ? conditionalCreateEntry(item.fullUrl, r, params)
+    : conditionalUpdateEntry(item.fullUrl, r, params);
+}
+
+/** Puts an identifier first (it is the one the entry is conditional on), unless it is there already. */
+function addIdentifier(r: Resource, id: Identifier): Identifier[] {
+  const ids = (r.identifier as Identifier[] | undefined) ?? [];
+  const rest = ids.filter((x) => !(x.system === id.system && x.value === id.value));
+  const out = [id, ...rest];
+  r.identifier = out;
+  return out;
+}
+
+/**
+ * https://hl7.org/fhir/R4/provenance.html: targets every other entry; the raw message is the source entity
+ * (by its SHA-256, never its content); the mapping and its version hash are the policy it was made under.
+ */
+function provenanceResource(
+  from: AssemblyItem | undefined,
+  entries: BundleEntry[],
+  facts: BundleFacts,
+): AssemblyItem {
+  const p = facts.provenance;
+  const base: Resource = from?.resource ?? { resourceType: 'Provenance' };
+  const resource: Resource = {
+    ...base,
+    resourceType: 'Provenance',
+    target: entries.map((e) => ({ reference: e.fullUrl })),
+    recorded: (base.recorded as string | undefined) ?? p.recorded ?? '1970-01-01T00:00:00Z',
+    policy: [`urn:hl7e:mapping:${p.mappingName}:${p.mappingVersion}`],
+    agent: [
+      ...((base.agent as unknown[] | undefined) ?? []),
+      {
+        type: {
+          coding: [
+            {
+              system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type',
+              code: 'assembler',
+            },
+          ],
+        },
+        who: { display: `hl7-engine${p.channel ? ` channel ${p.channel}` : ''}` },
+      },
+    ],
+    entity: [
+      ...((base.entity as unknown[] | undefined) ?? []),
+      {
+        role: 'source',
+        what: {
+          identifier: { system: 'urn:hl7e:raw-message-sha256', value: p.rawSha256 },
+          display: `HL7 v2 ${p.messageType}`,
+        },
+      },
+    ],
+  };
+  const fullUrl = from?.fullUrl ?? facts.provenanceFullUrl;
+  return { resource, fullUrl, identity: 'id', request: 'update' };
+}

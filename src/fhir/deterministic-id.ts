@@ -1,0 +1,51 @@
+/**
+ * Name-based UUIDs for Bundle entry fullUrls and derived identifiers: the same message and mapping give
+ * the same ids, so the same Bundle byte for byte (docs/mapping.md, "What the output is").
+ *
+ * Version 5 (SHA-1, RFC 4122 §4.3 / RFC 9562 §5.5) rather than version 8 with SHA-256 (RFC 9562 §5.8):
+ * v5 is the standard name-based form every UUID library, database and FHIR server recognises, while v8's
+ * layout is by definition vendor-specific and some validators still reject versions above 5. SHA-1's
+ * collision weakness does not matter here: the id is not a security boundary, and its inputs are engine-made
+ * (message SHA-256, mapping hash, entry position), not attacker-chosen bytes.
+ */
+import { createHash } from 'node:crypto';
+
+/** This engine's namespace UUID (random, fixed forever: changing it changes every id ever derived). */
+export const HL7E_NAMESPACE = 'adc73406-a325-4a0b-adde-a186358625a5';
+const NAMESPACE_BYTES = Buffer.from(HL7E_NAMESPACE.replaceAll('-', ''), 'hex');
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * A version-5 UUID over the parts, in this engine's namespace. Each part is hashed as
+ * `<UTF-8 byte length>:<part>` so that part boundaries count: ('ab', 'c') and ('a', 'bc') differ.
+ */
+export function deterministicUuid(...parts: string[]): string {
+  const hash = createHash('sha1').update(NAMESPACE_BYTES);
+  for (const part of parts) hash.update(`${Buffer.byteLength(part, 'utf8')}:${part}`, 'utf8');
+  return format(hash.digest());
+}
+
+/** A plain RFC 4122 version-5 UUID of `name` (UTF-8) in `namespace`. */
+export function uuidV5(namespace: string, name: string): string {
+  const ns = Buffer.from(namespace.replaceAll('-', ''), 'hex');
+  if (ns.length !== 16) throw new TypeError('namespace is not a UUID');
+  return format(createHash('sha1').update(ns).update(name, 'utf8').digest());
+}
+
+function format(b: Buffer): string {
+  // RFC 4122 §4.3 steps 8-10: version 5 in the high nibble of byte 6, variant 10xx in byte 8.
+  b[6] = (b[6]! & 0x0f) | 0x50;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  let out = '';
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) out += '-';
+    out += HEX[b[i]!];
+  }
+  return out;
+}
+
+/** `urn:uuid:` + `deterministicUuid(...parts)`, the form Bundle.entry.fullUrl takes. */
+export function deterministicUrn(...parts: string[]): string {
+  return `urn:uuid:${deterministicUuid(...parts)}`;
+}

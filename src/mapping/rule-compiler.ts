@@ -1,0 +1,218 @@
+import { compilePath } from '../hl7/path.js';
+import type { Segment } from '../hl7/segment.js';
+import type { Converter } from './converter.js';
+import { compileFhirPath, type Setter } from './fhir-path.js';
+import type { RuleSpec } from './mapping-files.js';
+import type { MappingRun } from './mapping-run.js';
+import { V2Element } from './v2-element.js';
+
+/** A compiled data-type map (or built-in converter): element in, FHIR value out (undefined: nothing). */
+export type ElementConverter = (el: V2Element, run: MappingRun) => unknown;
+
+/** A compiled condition over what the current rule can see. */
+export type CompiledCondition = (read: ConditionSource) => boolean;
+
+/** What conditions read: message paths (the current segment's own for its name) and components. */
+export interface ConditionSource {
+  values(path: string): string[];
+  component?(n: number): string[];
+}
+
+/** Everything the rule compiler needs from the catalog; a failed lookup reports and returns undefined. */
+export interface RuleEnvironment {
+  converter(type: string, key: string): ElementConverter | undefined;
+  hasVocabulary(table: string, key: string): boolean;
+  condition(spec: unknown, key: string): CompiledCondition | undefined;
+  problem(key: string, message: string): void;
+}
+
+/** A segment map's rule: reads a field of the current segment into the target. */
+export type FieldRule = (seg: Segment, target: Record<string, unknown>, run: MappingRun) => void;
+/** A data-type map's rule: reads a component of the element into the target; true when it set data. */
+export type ComponentRule = (el: V2Element, target: Record<string, unknown>, run: MappingRun) => boolean;
+
+/** Reads the value of an element the way a rule without `type` asks: text, or through a vocabulary. */
+function compileValue(rule: RuleSpec, env: RuleEnvironment, key: string): ElementConverter | undefined {
+  if (rule.type !== undefined) return env.converter(rule.type, `${key}.type`);
+  const table = rule.vocabulary;
+  if (table === undefined) {
+    return (el) => {
+      const text = el.value();
+      return text === '' ? undefined : text;
+    };
+  }
+  if (!env.hasVocabulary(table, `${key}.vocabulary`)) return undefined;
+  const as = rule.as ?? 'code';
+  return (el, run) => {
+    const text = el.value();
+    if (text === '') return undefined;
+    const hit = run.vocabulary.lookup(table, text);
+    if (hit === undefined) run.unknownCode(table);
+    if (as === 'code') return hit?.code;
+    const coding = hit
+      ? {
+          ...(hit.system ? { system: hit.system } : {}),
+          code: hit.code,
+          ...(hit.display ? { display: hit.display } : {}),
+        }
+      : { code: text };
+    return as === 'coding' ? coding : { coding: [coding] };
+  };
+}
+
+/** The constant a rule assigns, copied per use so that no two resources share one object. */
+function constant(value: unknown): () => unknown {
+  if (value === null || typeof value !== 'object') return () => value;
+  const json = JSON.stringify(value);
+  return () => JSON.parse(json) as unknown;
+}
+
+export function compileFieldRule(rule: RuleSpec, env: RuleEnvironment, key: string): FieldRule | undefined {
+  let set: Setter;
+  try {
+    set = compileFhirPath(rule.to);
+  } catch {
+    env.problem(`${key}.to`, 'not a valid FHIR path');
+    return undefined;
+  }
+  const when = rule.when === undefined ? undefined : env.condition(rule.when, `${key}.when`);
+  if (rule.when !== undefined && when === undefined) return undefined;
+  const from = rule.from;
+  if (from === undefined) {
+    const make = constant(rule.value);
+    return (seg, target, run) => {
+      if (when && !when(segmentSource(seg, run))) return;
+      set(target, make());
+    };
+  }
+  const every = rule.to.endsWith('[]');
+  const component = rule.component;
+  const hasConstant = rule.value !== undefined;
+  const make = constant(rule.value);
+  const convert = hasConstant ? undefined : compileValue(rule, env, key);
+  if (!hasConstant && convert === undefined) return undefined;
+  const resourceType = rule.resource;
+  return (seg, target, run) => {
+    const whole = seg.getRaw(from);
+    if (whole === '' || seg.isLiteralField(from)) return;
+    if (when && !when(segmentSource(seg, run))) return;
+    run.fieldNo = from;
+    run.consume(from, every);
+    const d = run.message.delimiters;
+    const reps = every ? whole.split(d.repetition) : [firstRepetition(whole, d.repetition)];
+    for (const rep of reps) {
+      let el = new V2Element(rep, 0, d, run.message.options);
+      if (component !== undefined) el = el.part(component);
+      if (el.isEmpty || el.isNull) continue;
+      let value = hasConstant ? make() : (convert as ElementConverter)(el, run);
+      if (value === undefined) continue;
+      if (resourceType !== undefined) {
+        if (typeof value !== 'object' || value === null || Object.keys(value).length === 0) continue;
+        value = run.sideResource(resourceType, value as Record<string, unknown>);
+      }
+      set(target, value);
+    }
+  };
+}
+
+export function compileComponentRule(
+  rule: RuleSpec,
+  env: RuleEnvironment,
+  key: string,
+): ComponentRule | undefined {
+  let set: Setter;
+  try {
+    set = compileFhirPath(rule.to);
+  } catch {
+    env.problem(`${key}.to`, 'not a valid FHIR path');
+    return undefined;
+  }
+  const when = rule.when === undefined ? undefined : env.condition(rule.when, `${key}.when`);
+  if (rule.when !== undefined && when === undefined) return undefined;
+  const from = rule.from;
+  const make = constant(rule.value);
+  if (from === undefined && (rule.type !== undefined || rule.vocabulary !== undefined)) {
+    // No component: the converter reads the whole element (XTN's value is assembled from several).
+    const whole = compileValue(rule, env, key);
+    if (whole === undefined) return undefined;
+    return (el, target, run) => {
+      if (when && !when(elementSource(el, run))) return false;
+      const value = whole(el, run);
+      if (value === undefined) return false;
+      set(target, value);
+      return true;
+    };
+  }
+  if (from === undefined) {
+    return (el, target, run) => {
+      if (when && !when(elementSource(el, run))) return false;
+      set(target, make());
+      return false;
+    };
+  }
+  const hasConstant = rule.value !== undefined;
+  const convert = hasConstant ? undefined : compileValue(rule, env, key);
+  if (!hasConstant && convert === undefined) return undefined;
+  const resourceType = rule.resource;
+  return (el, target, run) => {
+    const part = el.part(from);
+    if (part.isEmpty || part.isNull) return false;
+    if (when && !when(elementSource(el, run))) return false;
+    let value = hasConstant ? make() : (convert as ElementConverter)(part, run);
+    if (value === undefined) return false;
+    if (resourceType !== undefined) {
+      if (typeof value !== 'object' || value === null || Object.keys(value).length === 0) return false;
+      value = run.sideResource(resourceType, value as Record<string, unknown>);
+    }
+    set(target, value);
+    return true;
+  };
+}
+
+/** A data-type map as one converter: an object with what its rules set, or undefined when none set data. */
+export function datatypeConverter(rules: readonly ComponentRule[]): ElementConverter {
+  return (el, run) => {
+    const out: Record<string, unknown> = {};
+    let any = false;
+    for (const rule of rules) if (rule(el, out, run)) any = true;
+    return any ? out : undefined;
+  };
+}
+
+/** A built-in converter wrapped to the compiled form. */
+export function builtinConverter(fn: Converter): ElementConverter {
+  return (el, run) => fn(el, run);
+}
+
+function firstRepetition(whole: string, sep: string): string {
+  const i = whole.indexOf(sep);
+  return i === -1 ? whole : whole.slice(0, i);
+}
+
+/** Conditions in a segment map: a path on the map's own segment reads the current occurrence. */
+function segmentSource(seg: Segment, run: MappingRun): ConditionSource {
+  return {
+    values(path: string): string[] {
+      const p = compilePath(path);
+      if (p.segment !== seg.name || p.occurrence !== undefined) return run.message.getAll(path);
+      if (p.field === undefined) return [seg.raw];
+      const opts = run.message.options;
+      if (p.repetition !== undefined || seg.isLiteralField(p.field)) {
+        return [seg.getValue(p.field, p.repetition ?? 1, p.component ?? 1, p.subcomponent ?? 1, opts)];
+      }
+      const n = seg.repetitionCount(p.field);
+      const out: string[] = [];
+      for (let r = 1; r <= n; r++)
+        out.push(seg.getValue(p.field, r, p.component ?? 1, p.subcomponent ?? 1, opts));
+      return out;
+    },
+  };
+}
+
+/** Conditions in a data-type map: `component: n` reads this element's component n. */
+function elementSource(el: V2Element, run: MappingRun): ConditionSource {
+  return {
+    values: (path) => run.message.getAll(path),
+    component: (n) => [el.part(n).value()],
+  };
+}
