@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerArchive } from './commands/archive.command.js';
 import { registerChannels } from './commands/channels.command.js';
+import { registerConvert } from './commands/convert.command.js';
 import { registerParse } from './commands/parse.command.js';
 import { registerSend } from './commands/send.command.js';
 import { registerStart } from './commands/start.command.js';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerStart(program);
   registerParse(program);
   registerSend(program);
+  registerConvert(program);
   registerChannels(program);
   registerArchive(program);
   program.addHelpText(
@@ -29,11 +31,14 @@ Examples:
   $ hl7e start                                   # run the engine with ./channels
   $ hl7e parse message.hl7 --path PID-5-1        # read one value
   $ hl7e send message.hl7 -H 127.0.0.1 -P 2575   # send over MLLP, print the ACK
-  $ hl7e channels validate
+  $ hl7e convert message.hl7 --report            # FHIR Bundle on stdout, what was not mapped on stderr
+  $ hl7e convert message.hl7 --channel lab-results --validate
+  $ hl7e channels validate                       # channel files and the mappings they use
+  $ hl7e channels test                           # golden files: what a mapping change changes
   $ hl7e archive verify                          # every record decrypts and matches its digest
   $ hl7e keys rotate                             # new master key, data keys re-wrapped
 
-Environment: HL7E_CHANNELS_DIR, HL7E_DATA_DIR, HL7E_DATABASE_URL, HL7E_REDIS_URL, HL7E_KMS_KEY_ID … (README "Configuration").
+Environment: HL7E_CHANNELS_DIR, HL7E_MAPPINGS_DIR, HL7E_DATA_DIR, HL7E_DATABASE_URL, HL7E_REDIS_URL, HL7E_KMS_KEY_ID … (README "Configuration").
 Exit codes: 0 ok · 1 a problem was found (NAK, invalid config) · 2 usage or input error · 3 peer unreachable`,
   );
   return program;

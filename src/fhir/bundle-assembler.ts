@@ -58,6 +58,7 @@ export function assembleTransaction(items: readonly AssemblyItem[], facts: Bundl
     }
     entries.push(entryFor(item));
   }
+  mergeSameRequests(entries);
   const prov = provenanceResource(provenance, entries, facts);
   entries.push(entryFor(prov));
   const bundle: Bundle = {
@@ -99,6 +100,43 @@ function entryFor(item: AssemblyItem): BundleEntry {
   return item.request === 'create'
     ? conditionalCreateEntry(item.fullUrl, r, params)
     : conditionalUpdateEntry(item.fullUrl, r, params);
+}
+
+/**
+ * Two entries with the same conditional request (two SPM segments naming one specimen, the same
+ * practitioner made twice) would make a server refuse the transaction: the first is kept, what the later
+ * ones add at the top level is merged into it, and references to them are pointed at the first.
+ */
+function mergeSameRequests(entries: BundleEntry[]): void {
+  const kept = new Map<string, BundleEntry>();
+  const moved = new Map<string, string>();
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as BundleEntry;
+    const key = `${e.request?.method} ${e.request?.url} ${e.request?.ifNoneExist ?? ''}`;
+    const first = kept.get(key);
+    if (!first) {
+      kept.set(key, e);
+      continue;
+    }
+    const into = first.resource as Resource;
+    for (const [k, v] of Object.entries(e.resource as Resource)) if (!(k in into)) into[k] = v;
+    moved.set(e.fullUrl as string, first.fullUrl as string);
+    entries.splice(i, 1);
+    i--;
+  }
+  if (moved.size > 0) for (const e of entries) repoint(e.resource, moved);
+}
+
+function repoint(node: unknown, moved: ReadonlyMap<string, string>): void {
+  if (Array.isArray(node)) {
+    for (const x of node) repoint(x, moved);
+  } else if (node && typeof node === 'object') {
+    const o = node as Record<string, unknown>;
+    for (const [k, v] of Object.entries(o)) {
+      if (k === 'reference' && typeof v === 'string' && moved.has(v)) o[k] = moved.get(v);
+      else if (typeof v === 'object') repoint(v, moved);
+    }
+  }
 }
 
 /** Puts an identifier first (it is the one the entry is conditional on), unless it is there already. */

@@ -14,6 +14,8 @@ export interface ConvertContext {
   zoneFor(year: number, month: number, day: number, hour: number, minute: number): string;
   /** Field n (first repetition) of the segment being mapped: OBX-5's converter reads OBX-2 and OBX-6. */
   field(n: number): V2Element;
+  /** Every repetition of the field being read (a TX result in several repetitions is one text). */
+  repetitions(): V2Element[];
   /** Reports the element being converted as invalid for `dataType` (left out of the output, listed in the report). */
   invalid(dataType: string): void;
 }

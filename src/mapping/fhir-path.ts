@@ -5,6 +5,7 @@ import { EngineError } from '../errors.js';
  *
  *   a.b.c               nested elements, created as needed; the last one is overwritten
  *   name[]              at the end: append; in the middle: the element the last append made (or a new one)
+ *   name[+]             in the middle: always a new element (a `link` that wraps its reference: diagnosis[+].condition)
  *   extension[url=X].v  find the array item whose `url` is X, or append `{ url: X }`
  *   .                   merge the value (an object) into the target itself
  */
@@ -13,9 +14,10 @@ export type Setter = (target: Record<string, unknown>, value: unknown) => void;
 type Step =
   | { kind: 'prop'; name: string }
   | { kind: 'array'; name: string }
+  | { kind: 'new'; name: string }
   | { kind: 'keyed'; name: string; key: string; value: string };
 
-const STEP_RE = /^([A-Za-z_][A-Za-z0-9_]*)(?:\[(?:([A-Za-z_][A-Za-z0-9_]*)=([^\]]+))?\])?$/;
+const STEP_RE = /^([A-Za-z_][A-Za-z0-9_]*)(?:\[(?:\+|([A-Za-z_][A-Za-z0-9_]*)=([^\]]+))?\])?$/;
 
 export function compileFhirPath(path: string): Setter {
   if (path === '.') {
@@ -28,6 +30,7 @@ export function compileFhirPath(path: string): Setter {
     if (!m) throw new EngineError('MAPPING_INVALID', { name: 'path', detail: 'bad FHIR path step' });
     const name = m[1] as string;
     if (m[2] !== undefined) return { kind: 'keyed', name, key: m[2], value: m[3] as string };
+    if (part.endsWith('[+]')) return { kind: 'new', name };
     return part.endsWith('[]') ? { kind: 'array', name } : { kind: 'prop', name };
   });
   const last = steps.length - 1;
@@ -36,7 +39,7 @@ export function compileFhirPath(path: string): Setter {
     for (let i = 0; i < last; i++) node = descend(node, steps[i] as Step);
     const step = steps[last] as Step;
     if (step.kind === 'prop') node[step.name] = value;
-    else if (step.kind === 'array') {
+    else if (step.kind === 'array' || step.kind === 'new') {
       const arr = (node[step.name] as unknown[] | undefined) ?? [];
       arr.push(value);
       node[step.name] = arr;
@@ -80,6 +83,11 @@ function descend(node: Record<string, unknown>, step: Step): Record<string, unkn
   if (!Array.isArray(arr)) {
     arr = [];
     node[step.name] = arr;
+  }
+  if (step.kind === 'new') {
+    const item: Record<string, unknown> = {};
+    arr.push(item);
+    return item;
   }
   let lastItem = arr[arr.length - 1];
   if (lastItem === undefined || typeof lastItem !== 'object') {

@@ -136,14 +136,18 @@ export class MappingCatalog {
 
   /** The message map chosen for a message type when the channel names none: the first whose `accepts` matches. */
   defaultFor(code: string, event: string): string | undefined {
+    // An exact pattern (`ADT^A01`) wins over a wildcard (`ADT^*`), whatever the file names' order.
+    let wildcard: string | undefined;
     for (const [name, src] of this.#sources.messages) {
       const spec = this.#resolveMessageSpec(name, [])?.spec ?? (src.spec as MessageMapSpec);
       for (const pattern of spec.accepts ?? []) {
         const [c = '', e] = pattern.split('^');
-        if (glob(c, code) && (e === undefined || glob(e, event))) return name;
+        if (!glob(c, code) || (e !== undefined && !glob(e, event))) continue;
+        if (!pattern.includes('*') && e !== undefined) return name;
+        wildcard ??= name;
       }
     }
-    return undefined;
+    return wildcard;
   }
 
   /** Compiles (once) the message map; throws MAPPING_NOT_FOUND / MAPPING_INVALID. */

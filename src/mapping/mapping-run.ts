@@ -89,8 +89,23 @@ export class MappingRun implements ConvertContext {
     const seg = this.segment;
     if (seg === undefined) return new V2Element('', 0, this.message.delimiters, this.message.options);
     const raw = seg.getPartRaw(n, 1) ?? '';
+    // A converter that reads a sibling field (OBX-5 reads OBX-2 and OBX-6) has used it.
+    if (raw !== '') this.consume(n, false);
     return new V2Element(raw, 0, this.message.delimiters, this.message.options);
   }
+
+  repetitions(): V2Element[] {
+    const seg = this.segment;
+    if (seg === undefined) return [];
+    const whole = seg.getRaw(this.fieldNo);
+    if (whole === '') return [];
+    this.consume(this.fieldNo, true);
+    const d = this.message.delimiters;
+    return whole.split(d.repetition).map((rep) => new V2Element(rep, 0, d, this.message.options));
+  }
+
+  /** Values at a path as the current position sees them: set by the mapper (ancestors' occurrences first). */
+  readPath: (path: string) => string[] = (path) => this.message.getAll(path);
 
   invalid(dataType: string): void {
     this.report.invalid.push({ location: this.location(), dataType });

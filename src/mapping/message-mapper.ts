@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Hl7Message } from '../hl7/message.js';
 import { compilePath } from '../hl7/path.js';
 import type { Segment } from '../hl7/segment.js';
@@ -25,6 +26,9 @@ export interface MappedMessage {
   readonly report: MappingReport;
 }
 
+/** The system of identifiers derived for side resources that carry none (from what names them, hashed). */
+export const SIDE_IDENTITY_SYSTEM = 'urn:hl7e:named';
+
 /** Fields the engine itself reads from MSH for the Bundle and the Provenance. */
 const ENGINE_MSH_FIELDS = [7, 9, 10];
 
@@ -42,12 +46,16 @@ export function mapMessage(map: CompiledMessageMap, message: Hl7Message, opts: M
     const key = sideKey(type, value);
     let side = sideByKey.get(key);
     if (!side) {
+      const identified = Array.isArray(value.identifier) && value.identifier.some((x) => x?.value);
       side = {
         name: type,
         resource: { resourceType: type, ...value },
         fullUrl: opts.fullUrlFor(key),
-        identity: 'identifier',
+        // A practitioner or location named without an id is the same one whenever it is named the same:
+        // an identifier derived from what names it keeps it one resource at the destination.
+        identity: identified ? 'identifier' : { system: SIDE_IDENTITY_SYSTEM, from: [] },
         request: 'update',
+        ...(identified ? {} : { identityValue: createHash('sha256').update(key).digest('hex').slice(0, 32) }),
       };
       sideByKey.set(key, side);
       resources.push(side);
@@ -79,6 +87,7 @@ export function mapMessage(map: CompiledMessageMap, message: Hl7Message, opts: M
     const entries = map.entries.get(name);
     if (!entries) continue;
     run.at(seg, i, occ);
+    run.readPath = (path) => readFromNode(path, node, message);
     for (const entry of entries) {
       if (entry.when && !entry.when(nodeSource(node, message))) continue;
       if (entry.into) {

@@ -37,14 +37,15 @@ function compileValue(rule: RuleSpec, env: RuleEnvironment, key: string): Elemen
   const table = rule.vocabulary;
   if (table === undefined) {
     return (el) => {
-      const text = el.value();
+      // Padding is not data: senders pad fixed-width values with spaces, and a lone space is no value.
+      const text = el.value().trim();
       return text === '' ? undefined : text;
     };
   }
   if (!env.hasVocabulary(table, `${key}.vocabulary`)) return undefined;
   const as = rule.as ?? 'code';
   return (el, run) => {
-    const text = el.value();
+    const text = el.value().trim();
     if (text === '') return undefined;
     const hit = run.vocabulary.lookup(table, text);
     if (hit === undefined) run.unknownCode(table);
@@ -135,10 +136,15 @@ export function compileComponentRule(
     // No component: the converter reads the whole element (XTN's value is assembled from several).
     const whole = compileValue(rule, env, key);
     if (whole === undefined) return undefined;
+    const wholeResource = rule.resource;
     return (el, target, run) => {
       if (when && !when(elementSource(el, run))) return false;
-      const value = whole(el, run);
+      let value = whole(el, run);
       if (value === undefined) return false;
+      if (wholeResource !== undefined) {
+        if (typeof value !== 'object' || value === null || Object.keys(value).length === 0) return false;
+        value = run.sideResource(wholeResource, value as Record<string, unknown>);
+      }
       set(target, value);
       return true;
     };
@@ -194,7 +200,7 @@ function segmentSource(seg: Segment, run: MappingRun): ConditionSource {
   return {
     values(path: string): string[] {
       const p = compilePath(path);
-      if (p.segment !== seg.name || p.occurrence !== undefined) return run.message.getAll(path);
+      if (p.segment !== seg.name || p.occurrence !== undefined) return run.readPath(path);
       if (p.field === undefined) return [seg.raw];
       const opts = run.message.options;
       if (p.repetition !== undefined || seg.isLiteralField(p.field)) {

@@ -1,12 +1,39 @@
 import { formatProblem, loadChannelDir } from '../../channels/channel-loader.js';
+import { formatProblem as formatFileProblem } from '../../config/yaml-file.js';
+import { channelMappingCheck } from '../channel-mapping-check.js';
 import { EXIT } from '../cli-error.js';
+import { loadCatalog } from '../mapping-catalog-loader.js';
 
-/** `hl7e channels validate [DIR]`: every problem with file:line and key; exit 1 when there is one. */
-export function channelsValidateAction(dir: string, json: boolean, out: (line: string) => void): number {
-  const { channels, problems } = loadChannelDir(dir);
-  if (json) {
+export interface ChannelsValidateInput {
+  dir: string;
+  json?: boolean;
+  /** Site mapping folder named on the command line; default HL7E_MAPPINGS_DIR or ./mappings. */
+  mappings?: string;
+}
+
+/**
+ * `hl7e channels validate [DIR]`: every channel against the schema, and the message maps each would use
+ * (compiled, with every problem at its own file:line and key), plus any mapping file that fails the
+ * mapping schema. Exit 1 when there is a problem.
+ */
+export function channelsValidateAction(input: ChannelsValidateInput, out: (line: string) => void): number {
+  const catalog = loadCatalog(input.mappings);
+  const mappingCheck = channelMappingCheck(catalog);
+  const { channels, problems } = loadChannelDir(input.dir, { checkMapping: mappingCheck.checkMapping });
+  const mappingProblems = [...catalog.problems, ...mappingCheck.problems];
+  const total = problems.length + mappingProblems.length;
+  if (input.json) {
     out(
-      JSON.stringify({ channels: channels.map((c) => ({ name: c.name, file: c.file })), problems }, null, 2),
+      JSON.stringify(
+        {
+          channels: channels.map((c) => ({ name: c.name, file: c.file })),
+          problems,
+          mappingProblems,
+          mappingsChecked: mappingCheck.checked,
+        },
+        null,
+        2,
+      ),
     );
   } else {
     for (const c of channels) {
@@ -14,7 +41,9 @@ export function channelsValidateAction(dir: string, json: boolean, out: (line: s
       out(`ok       ${c.name} (${c.file}) mllp ${host}:${port}${c.enabled ? '' : ' [disabled]'}`);
     }
     for (const p of problems) out(`invalid  ${formatProblem(p)}`);
-    out(`${channels.length} channel(s) valid, ${problems.length} problem(s)`);
+    for (const p of mappingProblems) out(`invalid  ${formatFileProblem(p)}`);
+    out(`mappings checked: ${[...mappingCheck.checked].sort().join(', ') || '(none)'}`);
+    out(`${channels.length} channel(s) valid, ${total} problem(s)`);
   }
-  return problems.length > 0 ? EXIT.problem : EXIT.ok;
+  return total > 0 ? EXIT.problem : EXIT.ok;
 }

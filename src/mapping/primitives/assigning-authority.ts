@@ -12,16 +12,24 @@ export const LOCAL_AUTHORITY_PREFIX = 'urn:hl7e:assigning-authority:';
  * `AssigningAuthority` table when the site lists it (MRN namespaces → the site's system URIs), else a
  * stable local URN. Used for CX-4, XCN-9, EI-2/3.
  */
-export const hdSystem: Converter = (el, ctx) => {
-  const universal = el.text(2);
-  const type = el.text(3).toUpperCase();
+export const hdSystem: Converter = (el, ctx) => authoritySystem(el.text(1), el.text(2), el.text(3), ctx);
+
+/** EI → Identifier.system: EI-2..4 are an HD's three parts (namespace, universal id, its type). */
+export const eiSystem: Converter = (el, ctx) => authoritySystem(el.text(2), el.text(3), el.text(4), ctx);
+
+function authoritySystem(
+  namespace: string,
+  universal: string,
+  universalType: string,
+  ctx: Parameters<Converter>[1],
+): string | undefined {
+  const type = universalType.toUpperCase();
   if (universal !== '') {
     if ((type === 'ISO' || type === '') && OID.test(universal)) return `urn:oid:${universal}`;
     if ((type === 'UUID' || type === 'GUID' || type === '') && UUID.test(universal))
       return `urn:uuid:${universal.toLowerCase()}`;
     if (URI.test(universal)) return universal;
   }
-  const namespace = el.text(1);
   if (namespace === '') return undefined;
   const listed = ctx.vocabulary.has('AssigningAuthority')
     ? ctx.vocabulary.lookup('AssigningAuthority', namespace)
@@ -29,4 +37,4 @@ export const hdSystem: Converter = (el, ctx) => {
   if (listed) return listed.code;
   if (URI.test(namespace)) return namespace;
   return LOCAL_AUTHORITY_PREFIX + encodeURIComponent(namespace);
-};
+}

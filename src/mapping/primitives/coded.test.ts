@@ -7,7 +7,7 @@ import { codingSystemUri, toCodeableConcept, toCoding } from './coded.js';
 /** A tiny CodingSystem table, case-insensitive like the real loader's look-up. */
 function vocabulary(rows: Record<string, string>): Vocabularies {
   const table = new Map<string, VocabularyEntry>(
-    Object.entries(rows).map(([v2, system]) => [v2.toUpperCase(), { code: v2, system }]),
+    Object.entries(rows).map(([v2, uri]) => [v2.toUpperCase(), { code: uri }]),
   );
   return {
     has: (t) => t === 'CodingSystem',

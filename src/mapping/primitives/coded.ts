@@ -46,7 +46,8 @@ function isOid(s: string): boolean {
 export function codingSystemUri(name: string, vocabulary: Vocabularies): string | undefined {
   const n = name.trim();
   if (n === '') return undefined;
-  const fromTable = vocabulary.lookup('CodingSystem', n)?.system;
+  // The table's `code` column holds the URI (a coding-system name maps to a system, not to a code in one).
+  const fromTable = vocabulary.lookup('CodingSystem', n)?.code;
   if (fromTable) return fromTable;
   if (n.length === 7 && (n.startsWith('HL7') || n.startsWith('hl7')) && isDigits(n, 3)) {
     return HL7_TABLE_PREFIX + n.slice(3);

@@ -9,8 +9,7 @@ import { BUILTIN_CONVERTERS } from './index.js';
 
 const vocabulary: Vocabularies = {
   has: () => true,
-  lookup: (t, code) =>
-    t === 'CodingSystem' && code === 'LN' ? { code, system: 'http://loinc.org' } : undefined,
+  lookup: (t, code) => (t === 'CodingSystem' && code === 'LN' ? { code: 'http://loinc.org' } : undefined),
   hashOf: () => undefined,
 };
 const ny = zoneResolver('America/New_York');
@@ -21,6 +20,7 @@ function run(name: string, raw: string, level: 0 | 1 = 0, fields: Record<number,
     vocabulary,
     zoneFor: ny,
     field: (n) => new V2Element(fields[n] ?? '', 0, DEFAULT_DELIMITERS),
+    repetitions: () => [new V2Element(raw, level, DEFAULT_DELIMITERS)],
     invalid: (t) => {
       invalid.push(t);
     },

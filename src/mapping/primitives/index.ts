@@ -22,9 +22,12 @@
  * - `CodingSystem`: a table 0396 coding-system name → its system URI (see codingSystemUri).
  * - `HD-system`: an assigning authority (HD) → Identifier.system (see assigning-authority.ts).
  * - `TelecomValue`: XTN → ContactPoint.value, assembled from its number components (see telecom.ts).
+ * - `EI-system`: an EI's assigning authority (EI-2..4, an HD's parts) → Identifier.system.
+ * - `ReferenceRange`: OBX-7 → referenceRange: the text, and low/high in OBX-6 units where it reads as a range.
+ * - `TextLines`: every repetition of the field as one text, a line each (NTE-3, TX/FT lines).
  */
 import type { Converter } from '../converter.js';
-import { hdSystem } from './assigning-authority.js';
+import { eiSystem, hdSystem } from './assigning-authority.js';
 import { edAttachment } from './attachment.js';
 import { idBoolean } from './boolean.js';
 import { codingSystemUri, toCodeableConcept, toCoding } from './coded.js';
@@ -38,7 +41,9 @@ import {
 } from './datetime-converters.js';
 import { parseStructuredNumeric, toFhirDecimal } from './numeric.js';
 import { observationValue, structuredNumericValue } from './observation-value.js';
+import { referenceRange } from './reference-range.js';
 import { telecomValue } from './telecom.js';
+import { textLines } from './text-lines.js';
 
 const nm: Converter = (el, ctx) => {
   if (el.isEmpty || el.isNull) return undefined;
@@ -93,6 +98,9 @@ export const BUILTIN_CONVERTERS: Readonly<Record<string, Converter>> = Object.fr
   CodingSystem: codingSystem,
   'HD-system': hdSystem,
   TelecomValue: telecomValue,
+  TextLines: textLines,
+  'EI-system': eiSystem,
+  ReferenceRange: referenceRange,
 });
 
 export { type Attachment, contentTypeOf, hexToBase64, normalizeBase64, toAttachment } from './attachment.js';

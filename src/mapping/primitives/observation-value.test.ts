@@ -8,7 +8,8 @@ import { observationValue } from './observation-value.js';
 const SYSTEMS: Record<string, string> = { LN: 'http://loinc.org', SCT: 'http://snomed.info/sct' };
 const vocabulary: Vocabularies = {
   has: () => true,
-  lookup: (t, code) => (t === 'CodingSystem' && SYSTEMS[code] ? { code, system: SYSTEMS[code] } : undefined),
+  lookup: (t, code) =>
+    t === 'CodingSystem' && SYSTEMS[code] ? { code: SYSTEMS[code] as string } : undefined,
   hashOf: () => undefined,
 };
 const field = (raw: string) => new V2Element(raw, 0, DEFAULT_DELIMITERS);
@@ -20,6 +21,7 @@ function convert(type: string, obx5: string, units = '') {
     vocabulary,
     zoneFor: () => '-05:00',
     field: (n) => field(n === 2 ? type : n === 6 ? units : ''),
+    repetitions: () => obx5.split('~').map(field),
     invalid: (t) => {
       invalid.push(t);
     },
@@ -161,5 +163,11 @@ describe('ObservationValue: what it leaves out', () => {
 
   it('accepts OBX-2 in lower case', () => {
     expect(convert('nm', '5').value).toEqual({ valueQuantity: { value: 5 } });
+  });
+});
+
+describe('ObservationValue over several repetitions', () => {
+  it('joins a text result given in several repetitions into one valueString, one line each', () => {
+    expect(convert('TX', 'first line~second line').value).toEqual({ valueString: 'first line\nsecond line' });
   });
 });

@@ -176,7 +176,9 @@ export const observationValue: Converter = (el, ctx) => {
     case 'TX':
     case 'FT': {
       // fullText: ST/TX/FT may carry escaped delimiters and (TX/FT) formatting, decoded to plain text.
-      const text = el.fullText();
+      // A text in several repetitions (lines of a report) is one value: the repetitions joined by lines.
+      const reps = ctx.repetitions();
+      const text = reps.length > 1 ? reps.map((r) => r.fullText()).join('\n') : el.fullText();
       if (text.trim() === '') return undefined;
       return { valueString: text };
     }

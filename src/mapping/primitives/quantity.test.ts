@@ -7,7 +7,7 @@ import { toQuantity, UCUM_SYSTEM } from './quantity.js';
 const vocabulary: Vocabularies = {
   has: () => true,
   lookup: (t, code) =>
-    t === 'CodingSystem' && code === 'ISO+' ? { code, system: 'urn:example:iso-plus' } : undefined,
+    t === 'CodingSystem' && code === 'ISO+' ? { code: 'urn:example:iso-plus' } : undefined,
   hashOf: () => undefined,
 };
 const ctx = { vocabulary };
