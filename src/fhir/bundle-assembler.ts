@@ -85,16 +85,17 @@ function entryFor(item: AssemblyItem): BundleEntry {
       url: `${r.resourceType}/${uuid}`,
     });
   }
-  let ids = r.identifier as Identifier[] | undefined;
+  let token: string | undefined;
   if (typeof item.identity === 'object' && item.identityValue) {
-    ids = addIdentifier(r, { system: item.identity.system, value: item.identityValue });
+    // A derived identity (an Observation's order + code + sub-id, a practitioner known only by name) goes
+    // after the sender's own identifiers, and the entry is conditional on it.
+    token = identifierToken(addIdentifier(r, { system: item.identity.system, value: item.identityValue }));
+  } else {
+    token = (r.identifier as Identifier[] | undefined)?.map(identifierToken).find((t) => t !== undefined);
   }
-  let token = ids?.map(identifierToken).find((t) => t !== undefined);
   if (token === undefined) {
     // No business identifier: one derived from the message and entry keeps a replay idempotent.
-    token = identifierToken(
-      addIdentifier(r, { system: DERIVED_IDENTIFIER_SYSTEM, value: item.fullUrl })[0] as Identifier,
-    );
+    token = identifierToken(addIdentifier(r, { system: DERIVED_IDENTIFIER_SYSTEM, value: item.fullUrl }));
   }
   const params = [['identifier', token as string]] as const;
   return item.request === 'create'
@@ -139,13 +140,12 @@ function repoint(node: unknown, moved: ReadonlyMap<string, string>): void {
   }
 }
 
-/** Puts an identifier first (it is the one the entry is conditional on), unless it is there already. */
-function addIdentifier(r: Resource, id: Identifier): Identifier[] {
+/** Adds an identifier after the resource's own (unless it is there already) and returns it. */
+function addIdentifier(r: Resource, id: Identifier): Identifier {
   const ids = (r.identifier as Identifier[] | undefined) ?? [];
-  const rest = ids.filter((x) => !(x.system === id.system && x.value === id.value));
-  const out = [id, ...rest];
-  r.identifier = out;
-  return out;
+  if (!ids.some((x) => x.system === id.system && x.value === id.value)) ids.push(id);
+  r.identifier = ids;
+  return id;
 }
 
 /**

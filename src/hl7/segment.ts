@@ -13,6 +13,8 @@ export class Segment {
   readonly name: string;
   #raw: string;
   #seps: number[] | undefined;
+  /** Field texts sliced so far (index k-1 for chunk k); dropped with #seps on every edit. */
+  #chunks: (string | undefined)[] | undefined;
   readonly #d: Delimiters;
   readonly #isHeader: boolean;
   readonly #onEdit: (() => void) | undefined;
@@ -69,11 +71,23 @@ export class Segment {
   }
 
   #chunk(k: number): string {
-    const seps = this.#separators();
-    const start = seps[k - 1];
-    if (start === undefined) return '';
-    const end = seps[k];
-    return end === undefined ? this.#raw.slice(start + 1) : this.#raw.slice(start + 1, end);
+    // Fields are read again and again once a segment is mapped (several rules per field): slice each once.
+    let chunks = this.#chunks;
+    if (chunks === undefined) {
+      const seps = this.#separators();
+      chunks = new Array(seps.length);
+      this.#chunks = chunks;
+    }
+    let v = chunks[k - 1];
+    if (v === undefined) {
+      const seps = this.#separators();
+      const start = seps[k - 1];
+      if (start === undefined) return '';
+      const end = seps[k];
+      v = end === undefined ? this.#raw.slice(start + 1) : this.#raw.slice(start + 1, end);
+      chunks[k - 1] = v;
+    }
+    return v;
   }
 
   /** True for MSH-1/MSH-2 (and FHS/BHS), whose text is delimiters, not data to split or unescape. */
@@ -152,6 +166,7 @@ export class Segment {
     parts[index] = rawValue;
     this.#raw = parts.join(d.field);
     this.#seps = undefined;
+    this.#chunks = undefined;
     this.#onEdit?.();
   }
 }

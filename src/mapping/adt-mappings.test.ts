@@ -137,7 +137,8 @@ describe('ADT message maps', () => {
       const attender = (enc.participant as Participant[]).find((p) => participantCode(p) === 'ATND');
       expect(deref(bundle, attender?.individual)).toMatchObject({
         resourceType: 'Practitioner',
-        identifier: [{ value: 'DOC1' }],
+        // DOC1 has no assigning authority: the entry is keyed on an identifier derived from id and name.
+        identifier: [{ value: 'DOC1' }, { system: 'urn:hl7e:named' }],
         name: [{ family: 'Attend', given: ['Alice'] }],
       });
       const loc = deref(bundle, enc.location[0].location);

@@ -63,6 +63,8 @@ export class MappingCatalog {
   readonly problems: FileProblem[];
   readonly #sources: Record<MappingKind, Map<string, MappingSource>>;
   readonly #compiled = new Map<string, CompiledMessageMap | FileProblem[]>();
+  /** MSH-9 → default map name, found once per message type. */
+  readonly #defaults = new Map<string, string | undefined>();
 
   private constructor(
     sources: Record<MappingKind, Map<string, MappingSource>>,
@@ -136,6 +138,15 @@ export class MappingCatalog {
 
   /** The message map chosen for a message type when the channel names none: the first whose `accepts` matches. */
   defaultFor(code: string, event: string): string | undefined {
+    const key = `${code}^${event}`;
+    if (this.#defaults.has(key)) return this.#defaults.get(key);
+    const name = this.#findDefault(code, event);
+    // Bounded: message types are few, but MSH-9 is sender-controlled text.
+    if (this.#defaults.size < 1000) this.#defaults.set(key, name);
+    return name;
+  }
+
+  #findDefault(code: string, event: string): string | undefined {
     // An exact pattern (`ADT^A01`) wins over a wildcard (`ADT^*`), whatever the file names' order.
     let wildcard: string | undefined;
     for (const [name, src] of this.#sources.messages) {

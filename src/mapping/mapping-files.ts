@@ -40,6 +40,7 @@ export interface EntrySpec {
   readonly maps?: readonly string[];
   readonly within?: readonly string[];
   readonly stopAt?: readonly string[];
+  readonly parent?: readonly string[];
   readonly merge?: string;
   readonly into?: Readonly<Record<string, string>>;
   readonly at?: string;

@@ -17,6 +17,8 @@ export interface CompiledEntry {
   readonly identity: IdentitySpec;
   readonly request: 'update' | 'create';
   readonly when: CompiledCondition | undefined;
+  /** Only when the parent is one of these segments ([]: only without a parent); undefined: always. */
+  readonly parent: ReadonlySet<string> | undefined;
 }
 
 /** A message map ready to run: entries by segment, parent rules, what is deliberately not mapped. */
@@ -88,6 +90,8 @@ export function compileMessageMap(
       env.problem(`${key}.within`, 'merge and into need within (where the parent is)');
     if (e.within && !parents.has(e.segment))
       parents.set(e.segment, { within: e.within, stopAt: e.stopAt ?? [] });
+    if (e.parent !== undefined && e.within === undefined)
+      env.problem(`${key}.parent`, 'parent needs within (where the parent is looked for)');
     const list = entries.get(e.segment) ?? [];
     list.push({
       index,
@@ -103,6 +107,7 @@ export function compileMessageMap(
       identity: e.identity ?? 'identifier',
       request: e.request ?? 'update',
       when: e.when === undefined ? undefined : env.condition(e.when, `${key}.when`),
+      parent: e.parent === undefined ? undefined : new Set(e.parent),
     });
     entries.set(e.segment, list);
   });

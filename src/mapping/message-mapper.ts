@@ -46,7 +46,8 @@ export function mapMessage(map: CompiledMessageMap, message: Hl7Message, opts: M
     const key = sideKey(type, value);
     let side = sideByKey.get(key);
     if (!side) {
-      const identified = Array.isArray(value.identifier) && value.identifier.some((x) => x?.value);
+      // Only an identifier with its system is a business key; "005454" alone may name two people.
+      const identified = Array.isArray(value.identifier) && value.identifier.some((x) => x?.value && x?.system);
       side = {
         name: type,
         resource: { resourceType: type, ...value },
@@ -89,6 +90,8 @@ export function mapMessage(map: CompiledMessageMap, message: Hl7Message, opts: M
     run.at(seg, i, occ);
     run.readPath = (path) => readFromNode(path, node, message);
     for (const entry of entries) {
+      if (entry.parent && !(parent ? entry.parent.has(parent.segment.name) : entry.parent.size === 0))
+        continue;
       if (entry.when && !entry.when(nodeSource(node, message))) continue;
       if (entry.into) {
         for (const target of entry.into) {
@@ -196,7 +199,11 @@ function identityValue(paths: readonly string[], node: Node, message: Hl7Message
 function sideKey(type: string, value: Record<string, unknown>): string {
   const ids = value.identifier as { system?: string; value?: string }[] | undefined;
   const id = ids?.find((x) => x.value);
-  return id ? `${type}|${id.system ?? ''}|${id.value}` : `${type}|${JSON.stringify(value)}`;
+  if (id?.system) return `${type}|${id.system}|${id.value}`;
+  // An id without its assigning authority is only unique with the name it came with (two senders'
+  // "005454" are two people): the name is part of the key.
+  if (id) return `${type}||${id.value}|${JSON.stringify(value.name ?? '')}`;
+  return `${type}|${JSON.stringify(value)}`;
 }
 
 /** Every field with data that no rule read, every segment no entry took (positions only). */

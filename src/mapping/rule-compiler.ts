@@ -50,13 +50,12 @@ function compileValue(rule: RuleSpec, env: RuleEnvironment, key: string): Elemen
     const hit = run.vocabulary.lookup(table, text);
     if (hit === undefined) run.unknownCode(table);
     if (as === 'code') return hit?.code;
-    const coding = hit
-      ? {
-          ...(hit.system ? { system: hit.system } : {}),
-          code: hit.code,
-          ...(hit.display ? { display: hit.display } : {}),
-        }
+    // Built field by field: object spread is several times slower on this path (per coded field).
+    const coding: { system?: string; code: string; display?: string } = hit
+      ? { code: hit.code }
       : { code: text };
+    if (hit?.system) coding.system = hit.system;
+    if (hit?.display) coding.display = hit.display;
     return as === 'coding' ? coding : { coding: [coding] };
   };
 }
@@ -161,10 +160,10 @@ export function compileComponentRule(
   if (!hasConstant && convert === undefined) return undefined;
   const resourceType = rule.resource;
   return (el, target, run) => {
-    const part = el.part(from);
-    if (part.isEmpty || part.isNull) return false;
+    const raw = el.partRaw(from);
+    if (raw === '' || raw === '""') return false;
     if (when && !when(elementSource(el, run))) return false;
-    let value = hasConstant ? make() : (convert as ElementConverter)(part, run);
+    let value = hasConstant ? make() : (convert as ElementConverter)(el.part(from), run);
     if (value === undefined) return false;
     if (resourceType !== undefined) {
       if (typeof value !== 'object' || value === null || Object.keys(value).length === 0) return false;

@@ -13,6 +13,8 @@ export class V2Element {
   readonly level: 0 | 1 | 2;
   readonly delimiters: Delimiters;
   readonly options: UnescapeOptions | undefined;
+  /** The parts one level down, split on first use: converters read several components of one element. */
+  #parts: string[] | undefined;
 
   constructor(raw: string, level: 0 | 1 | 2, delimiters: Delimiters, options?: UnescapeOptions) {
     this.raw = raw;
@@ -34,15 +36,30 @@ export class V2Element {
   /** The n-th (1-based) part one level down; an empty element when absent. A subcomponent has only part 1. */
   part(n: number): V2Element {
     if (this.level === 2) return n === 1 ? this : new V2Element('', 2, this.delimiters, this.options);
-    const sep = this.level === 0 ? this.delimiters.component : this.delimiters.subcomponent;
-    const raw = nthPart(this.raw, sep, n) ?? '';
-    return new V2Element(raw, (this.level + 1) as 1 | 2, this.delimiters, this.options);
+    return new V2Element(this.partRaw(n), (this.level + 1) as 1 | 2, this.delimiters, this.options);
+  }
+
+  /** The wire text of part n ('' when absent), without making an element of it. */
+  partRaw(n: number): string {
+    if (this.level === 2) return n === 1 ? this.raw : '';
+    let parts = this.#parts;
+    if (parts === undefined) {
+      const sep = this.level === 0 ? this.delimiters.component : this.delimiters.subcomponent;
+      parts = sep === '' || this.raw === '' ? [this.raw] : this.raw.split(sep);
+      this.#parts = parts;
+    }
+    return parts[n - 1] ?? '';
   }
 
   /** The decoded text of part n (`el.text(2)` of a CWE is its display text); '' when absent. */
   text(n?: number): string {
-    const el = n === undefined ? this : this.part(n);
-    return el.value();
+    if (n === undefined) return this.value();
+    const raw = this.partRaw(n);
+    if (raw === '' || raw === '""') return '';
+    const d = this.delimiters;
+    // Part n of a repetition is a component: its text is its first subcomponent.
+    const first = this.level === 0 ? (nthPart(raw, d.subcomponent, 1) ?? '') : raw;
+    return first === '' ? '' : unescape(first, d, this.options);
   }
 
   /**

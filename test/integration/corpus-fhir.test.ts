@@ -262,6 +262,15 @@ const KNOWN_DIFFERENCES: readonly {
   },
   {
     reason:
+      'IG ORU_R01 4.1.3 makes a patient-group PRT whose role is not PP a RelatedPerson; MS makes a Practitioner',
+    applies: ({ fact, ours }) =>
+      fact.kind === 'Practitioner.identifier' &&
+      resources(ours, 'RelatedPerson').some((r) =>
+        ((r.identifier as { value?: string }[] | undefined) ?? []).some((i) => i.value === fact.value),
+      ),
+  },
+  {
+    reason:
       'IG Event[EncounterStatus] concept map sets Encounter.status from the trigger event (A04: planned); MS uses another status',
     applies: ({ fact, message, ours }) => {
       const status = IG_EVENT_STATUS.get(message.get('MSH-9-2'));
