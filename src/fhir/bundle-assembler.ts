@@ -75,6 +75,7 @@ export function assembleTransaction(items: readonly AssemblyItem[], facts: Bundl
 
 function entryFor(item: AssemblyItem): BundleEntry {
   const r = item.resource;
+  dedupeIdentifiers(r);
   const uuid = item.fullUrl.slice('urn:uuid:'.length);
   if (item.identity === 'id' || NO_IDENTIFIER.has(r.resourceType)) {
     r.id = uuid;
@@ -138,6 +139,22 @@ function repoint(node: unknown, moved: ReadonlyMap<string, string>): void {
       else if (typeof v === 'object') repoint(v, moved);
     }
   }
+}
+
+/**
+ * The same order number arrives in ORC-2 and OBR-2 (and the same filler number in ORC-3 and OBR-3): both
+ * rules write it, and one copy is kept, so neither field is reported as not mapped nor doubled.
+ */
+function dedupeIdentifiers(r: Resource): void {
+  const ids = r.identifier as Identifier[] | undefined;
+  if (!ids || ids.length < 2) return;
+  const seen = new Set<string>();
+  r.identifier = ids.filter((id) => {
+    const key = JSON.stringify(id);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** Adds an identifier after the resource's own (unless it is there already) and returns it. */

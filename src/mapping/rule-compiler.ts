@@ -49,6 +49,7 @@ function compileValue(rule: RuleSpec, env: RuleEnvironment, key: string): Elemen
     if (text === '') return undefined;
     const hit = run.vocabulary.lookup(table, text);
     if (hit === undefined) run.unknownCode(table);
+    else if (hit.code === '') return undefined; // known, and deliberately nothing in FHIR
     if (as === 'code') return hit?.code;
     // Built field by field: object spread is several times slower on this path (per coded field).
     const coding: { system?: string; code: string; display?: string } = hit

@@ -126,8 +126,14 @@ export function parseVocabularyCsv(
       continue;
     }
     const [v2 = '', code = '', system = '', display = '', comment = ''] = cells.map((c) => c.trim());
-    if (v2 === '' || code === '') {
-      problems.push({ file, line, message: v2 === '' ? 'v2 code is empty' : 'code is empty' });
+    if (v2 === '') {
+      problems.push({ file, line, message: 'v2 code is empty' });
+      continue;
+    }
+    // An empty FHIR code says "known, and nothing in FHIR stands for it" (the comment says why): such a
+    // value is left out without being reported as an unknown code.
+    if (code === '' && comment === '') {
+      problems.push({ file, line, message: 'code is empty: give a comment saying why it maps to nothing' });
       continue;
     }
     const seen = firstLine.get(v2);
