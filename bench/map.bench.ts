@@ -144,5 +144,8 @@ if (args.json) {
     );
   }
   const oru = results.find((r) => r.set === 'ORU^R01 parse+map');
-  if (oru) console.log(`\ngoal ORU^R01 ≥ 5,000 msg/s on one core without validation: ${oru.msgPerSec >= 5000 ? 'met' : 'NOT met'}`);
+  if (oru)
+    console.log(
+      `\ngoal ORU^R01 ≥ 5,000 msg/s on one core without validation: ${oru.msgPerSec >= 5000 ? 'met' : 'NOT met'}`,
+    );
 }

@@ -40,12 +40,13 @@ describe('architecture', () => {
 
   it('keeps the pure modules free of I/O', () => {
     // Reading configuration is the one allowed I/O, and only in the loaders.
-    const loaders = ['channels/channel-loader.ts', 'mapping/mapping-catalog.ts', 'mapping/vocabulary-loader.ts'];
+    const loaders = [
+      'channels/channel-loader.ts',
+      'mapping/mapping-catalog.ts',
+      'mapping/vocabulary-loader.ts',
+    ];
     const offenders = all.filter(
-      (f) =>
-        PURE.includes(f.folder) &&
-        !loaders.includes(f.file) &&
-        f.deps.some((d) => IO_MODULES.test(d)),
+      (f) => PURE.includes(f.folder) && !loaders.includes(f.file) && f.deps.some((d) => IO_MODULES.test(d)),
     );
     expect(offenders.map((f) => f.file)).toEqual([]);
   });

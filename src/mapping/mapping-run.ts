@@ -1,4 +1,5 @@
 import type { Hl7Message } from '../hl7/message.js';
+import { compilePath } from '../hl7/path.js';
 import type { Segment } from '../hl7/segment.js';
 import type { ConvertContext } from './converter.js';
 import { V2Element } from './v2-element.js';
@@ -69,6 +70,14 @@ export class MappingRun implements ConvertContext {
     this.segment = segment;
     this.segmentIndex = segmentIndex;
     this.occurrence = occurrence;
+    this.#source = undefined;
+  }
+
+  #source: ConditionSource | undefined;
+  /** What `when` conditions of the current segment's rules read; made once per segment occurrence. */
+  segmentSource(): ConditionSource {
+    this.#source ??= segmentSource(this.segment as Segment, this);
+    return this.#source;
   }
 
   consume(field: number, everyRepetition: boolean): void {
@@ -114,4 +123,30 @@ export class MappingRun implements ConvertContext {
   unknownCode(table: string): void {
     this.report.unknownCodes.push({ location: this.location(), table });
   }
+}
+
+/** What conditions read: message paths (the current segment's own for its name) and components. */
+export interface ConditionSource {
+  values(path: string): string[];
+  component?(n: number): string[];
+}
+
+/** Conditions in a segment map: a path on the map's own segment reads the current occurrence. */
+function segmentSource(seg: Segment, run: MappingRun): ConditionSource {
+  return {
+    values(path: string): string[] {
+      const p = compilePath(path);
+      if (p.segment !== seg.name || p.occurrence !== undefined) return run.readPath(path);
+      if (p.field === undefined) return [seg.raw];
+      const opts = run.message.options;
+      if (p.repetition !== undefined || seg.isLiteralField(p.field)) {
+        return [seg.getValue(p.field, p.repetition ?? 1, p.component ?? 1, p.subcomponent ?? 1, opts)];
+      }
+      const n = seg.repetitionCount(p.field);
+      const out: string[] = [];
+      for (let r = 1; r <= n; r++)
+        out.push(seg.getValue(p.field, r, p.component ?? 1, p.subcomponent ?? 1, opts));
+      return out;
+    },
+  };
 }

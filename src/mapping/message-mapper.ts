@@ -47,7 +47,8 @@ export function mapMessage(map: CompiledMessageMap, message: Hl7Message, opts: M
     let side = sideByKey.get(key);
     if (!side) {
       // Only an identifier with its system is a business key; "005454" alone may name two people.
-      const identified = Array.isArray(value.identifier) && value.identifier.some((x) => x?.value && x?.system);
+      const identified =
+        Array.isArray(value.identifier) && value.identifier.some((x) => x?.value && x?.system);
       side = {
         name: type,
         resource: { resourceType: type, ...value },

@@ -1,9 +1,8 @@
-import { compilePath } from '../hl7/path.js';
 import type { Segment } from '../hl7/segment.js';
 import type { Converter } from './converter.js';
 import { compileFhirPath, type Setter } from './fhir-path.js';
 import type { RuleSpec } from './mapping-files.js';
-import type { MappingRun } from './mapping-run.js';
+import type { ConditionSource, MappingRun } from './mapping-run.js';
 import { V2Element } from './v2-element.js';
 
 /** A compiled data-type map (or built-in converter): element in, FHIR value out (undefined: nothing). */
@@ -11,12 +10,6 @@ export type ElementConverter = (el: V2Element, run: MappingRun) => unknown;
 
 /** A compiled condition over what the current rule can see. */
 export type CompiledCondition = (read: ConditionSource) => boolean;
-
-/** What conditions read: message paths (the current segment's own for its name) and components. */
-export interface ConditionSource {
-  values(path: string): string[];
-  component?(n: number): string[];
-}
 
 /** Everything the rule compiler needs from the catalog; a failed lookup reports and returns undefined. */
 export interface RuleEnvironment {
@@ -81,8 +74,8 @@ export function compileFieldRule(rule: RuleSpec, env: RuleEnvironment, key: stri
   const from = rule.from;
   if (from === undefined) {
     const make = constant(rule.value);
-    return (seg, target, run) => {
-      if (when && !when(segmentSource(seg, run))) return;
+    return (_seg, target, run) => {
+      if (when && !when(run.segmentSource())) return;
       set(target, make());
     };
   }
@@ -93,26 +86,30 @@ export function compileFieldRule(rule: RuleSpec, env: RuleEnvironment, key: stri
   const convert = hasConstant ? undefined : compileValue(rule, env, key);
   if (!hasConstant && convert === undefined) return undefined;
   const resourceType = rule.resource;
+  const apply = (rep: string, target: Record<string, unknown>, run: MappingRun): void => {
+    let el = new V2Element(rep, 0, run.message.delimiters, run.message.options);
+    if (component !== undefined) el = el.part(component);
+    if (el.isEmpty || el.isNull) return;
+    let value = hasConstant ? make() : (convert as ElementConverter)(el, run);
+    if (value === undefined) return;
+    if (resourceType !== undefined) {
+      if (typeof value !== 'object' || value === null || Object.keys(value).length === 0) return;
+      value = run.sideResource(resourceType, value as Record<string, unknown>);
+    }
+    set(target, value);
+  };
   return (seg, target, run) => {
     const whole = seg.getRaw(from);
     if (whole === '' || seg.isLiteralField(from)) return;
-    if (when && !when(segmentSource(seg, run))) return;
+    if (when && !when(run.segmentSource())) return;
     run.fieldNo = from;
     run.consume(from, every);
-    const d = run.message.delimiters;
-    const reps = every ? whole.split(d.repetition) : [firstRepetition(whole, d.repetition)];
-    for (const rep of reps) {
-      let el = new V2Element(rep, 0, d, run.message.options);
-      if (component !== undefined) el = el.part(component);
-      if (el.isEmpty || el.isNull) continue;
-      let value = hasConstant ? make() : (convert as ElementConverter)(el, run);
-      if (value === undefined) continue;
-      if (resourceType !== undefined) {
-        if (typeof value !== 'object' || value === null || Object.keys(value).length === 0) continue;
-        value = run.sideResource(resourceType, value as Record<string, unknown>);
-      }
-      set(target, value);
+    const sep = run.message.delimiters.repetition;
+    if (!every) {
+      apply(firstRepetition(whole, sep), target, run);
+      return;
     }
+    for (const rep of whole.split(sep)) apply(rep, target, run);
   };
 }
 
@@ -193,26 +190,6 @@ export function builtinConverter(fn: Converter): ElementConverter {
 function firstRepetition(whole: string, sep: string): string {
   const i = whole.indexOf(sep);
   return i === -1 ? whole : whole.slice(0, i);
-}
-
-/** Conditions in a segment map: a path on the map's own segment reads the current occurrence. */
-function segmentSource(seg: Segment, run: MappingRun): ConditionSource {
-  return {
-    values(path: string): string[] {
-      const p = compilePath(path);
-      if (p.segment !== seg.name || p.occurrence !== undefined) return run.readPath(path);
-      if (p.field === undefined) return [seg.raw];
-      const opts = run.message.options;
-      if (p.repetition !== undefined || seg.isLiteralField(p.field)) {
-        return [seg.getValue(p.field, p.repetition ?? 1, p.component ?? 1, p.subcomponent ?? 1, opts)];
-      }
-      const n = seg.repetitionCount(p.field);
-      const out: string[] = [];
-      for (let r = 1; r <= n; r++)
-        out.push(seg.getValue(p.field, r, p.component ?? 1, p.subcomponent ?? 1, opts));
-      return out;
-    },
-  };
 }
 
 /** Conditions in a data-type map: `component: n` reads this element's component n. */
