@@ -69,12 +69,14 @@ export function mapMessage(map: CompiledMessageMap, message: Hl7Message, opts: M
   const occurrences = new Map<string, number>();
   const nodes: Node[] = [];
   const taken: boolean[] = [];
+  const occurrenceAt: number[] = [];
   const total = message.segmentCount;
   for (let i = 0; i < total; i++) {
     const seg = message.segmentAt(i) as Segment;
     const name = seg.name;
     const occ = (occurrences.get(name) ?? 0) + 1;
     occurrences.set(name, occ);
+    occurrenceAt[i] = occ;
     const parentRule = map.parents.get(name);
     let parent: Node | undefined;
     if (parentRule) {
@@ -138,7 +140,7 @@ export function mapMessage(map: CompiledMessageMap, message: Hl7Message, opts: M
       if (target && target !== mapped) r.set(mapped.resource, { reference: target.fullUrl });
     }
   }
-  reportUnconsumed(map, message, run, taken);
+  reportUnconsumed(map, message, run, taken, occurrenceAt);
   return { resources, report: run.report };
 }
 
@@ -213,14 +215,13 @@ function reportUnconsumed(
   message: Hl7Message,
   run: MappingRun,
   taken: boolean[],
+  occurrenceAt: number[],
 ): void {
-  const occurrences = new Map<string, number>();
   const total = message.segmentCount;
   for (let i = 0; i < total; i++) {
     const seg = message.segmentAt(i) as Segment;
     const name = seg.name;
-    const occ = (occurrences.get(name) ?? 0) + 1;
-    occurrences.set(name, occ);
+    const occ = occurrenceAt[i] as number;
     if (map.ignoredSegments.has(name)) continue;
     if (name === 'MSH') for (const f of ENGINE_MSH_FIELDS) markRead(run, i, f);
     if (!taken[i] && name !== 'MSH') {

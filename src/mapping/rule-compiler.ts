@@ -61,7 +61,12 @@ function constant(value: unknown): () => unknown {
   return () => JSON.parse(json) as unknown;
 }
 
-export function compileFieldRule(rule: RuleSpec, env: RuleEnvironment, key: string): FieldRule | undefined {
+/** What every rule compiles first: where it writes and when it applies; undefined after a problem. */
+function compileTarget(
+  rule: RuleSpec,
+  env: RuleEnvironment,
+  key: string,
+): { set: Setter; when: CompiledCondition | undefined } | undefined {
   let set: Setter;
   try {
     set = compileFhirPath(rule.to);
@@ -71,6 +76,20 @@ export function compileFieldRule(rule: RuleSpec, env: RuleEnvironment, key: stri
   }
   const when = rule.when === undefined ? undefined : env.condition(rule.when, `${key}.when`);
   if (rule.when !== undefined && when === undefined) return undefined;
+  return { set, when };
+}
+
+/** A rule with `resource:` makes its value a resource of its own and writes a reference; undefined: nothing. */
+function asSideReference(value: unknown, resourceType: string | undefined, run: MappingRun): unknown {
+  if (resourceType === undefined) return value;
+  if (typeof value !== 'object' || value === null || Object.keys(value).length === 0) return undefined;
+  return run.sideResource(resourceType, value as Record<string, unknown>);
+}
+
+export function compileFieldRule(rule: RuleSpec, env: RuleEnvironment, key: string): FieldRule | undefined {
+  const target = compileTarget(rule, env, key);
+  if (!target) return undefined;
+  const { set, when } = target;
   const from = rule.from;
   if (from === undefined) {
     const make = constant(rule.value);
@@ -90,13 +109,12 @@ export function compileFieldRule(rule: RuleSpec, env: RuleEnvironment, key: stri
     let el = new V2Element(rep, 0, run.message.delimiters, run.message.options);
     if (component !== undefined) el = el.part(component);
     if (el.isEmpty || el.isNull) return;
-    let value = hasConstant ? make() : (convert as ElementConverter)(el, run);
-    if (value === undefined) return;
-    if (resourceType !== undefined) {
-      if (typeof value !== 'object' || value === null || Object.keys(value).length === 0) return;
-      value = run.sideResource(resourceType, value as Record<string, unknown>);
-    }
-    set(target, value);
+    const value = asSideReference(
+      hasConstant ? make() : (convert as ElementConverter)(el, run),
+      resourceType,
+      run,
+    );
+    if (value !== undefined) set(target, value);
   };
   return (seg, target, run) => {
     const whole = seg.getRaw(from);
@@ -118,15 +136,9 @@ export function compileComponentRule(
   env: RuleEnvironment,
   key: string,
 ): ComponentRule | undefined {
-  let set: Setter;
-  try {
-    set = compileFhirPath(rule.to);
-  } catch {
-    env.problem(`${key}.to`, 'not a valid FHIR path');
-    return undefined;
-  }
-  const when = rule.when === undefined ? undefined : env.condition(rule.when, `${key}.when`);
-  if (rule.when !== undefined && when === undefined) return undefined;
+  const compiled = compileTarget(rule, env, key);
+  if (!compiled) return undefined;
+  const { set, when } = compiled;
   const from = rule.from;
   const make = constant(rule.value);
   if (from === undefined && (rule.type !== undefined || rule.vocabulary !== undefined)) {
@@ -136,12 +148,8 @@ export function compileComponentRule(
     const wholeResource = rule.resource;
     return (el, target, run) => {
       if (when && !when(elementSource(el, run))) return false;
-      let value = whole(el, run);
+      const value = asSideReference(whole(el, run), wholeResource, run);
       if (value === undefined) return false;
-      if (wholeResource !== undefined) {
-        if (typeof value !== 'object' || value === null || Object.keys(value).length === 0) return false;
-        value = run.sideResource(wholeResource, value as Record<string, unknown>);
-      }
       set(target, value);
       return true;
     };
@@ -161,12 +169,12 @@ export function compileComponentRule(
     const raw = el.partRaw(from);
     if (raw === '' || raw === '""') return false;
     if (when && !when(elementSource(el, run))) return false;
-    let value = hasConstant ? make() : (convert as ElementConverter)(el.part(from), run);
+    const value = asSideReference(
+      hasConstant ? make() : (convert as ElementConverter)(el.part(from), run),
+      resourceType,
+      run,
+    );
     if (value === undefined) return false;
-    if (resourceType !== undefined) {
-      if (typeof value !== 'object' || value === null || Object.keys(value).length === 0) return false;
-      value = run.sideResource(resourceType, value as Record<string, unknown>);
-    }
     set(target, value);
     return true;
   };
