@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { deterministicUrn, deterministicUuid, HL7E_NAMESPACE, uuidV5 } from './deterministic-id.js';
+import {
+  deterministicUrn,
+  deterministicUuid,
+  HL7E_NAMESPACE,
+  uuidFactory,
+  uuidV5,
+} from './deterministic-id.js';
 
 const UUID_V5 = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -39,5 +45,14 @@ describe('deterministicUuid', () => {
     expect(deterministicUrn('x')).toMatch(
       /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
     );
+  });
+});
+
+describe('uuidFactory', () => {
+  it('gives what deterministicUuid gives for the same parts', () => {
+    const make = uuidFactory('sha', 'version');
+    expect(make('0:3')).toBe(deterministicUuid('sha', 'version', '0:3'));
+    expect(make('bundle')).toBe(deterministicUuid('sha', 'version', 'bundle'));
+    expect(make('a')).not.toBe(make('b'));
   });
 });

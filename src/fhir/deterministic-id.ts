@@ -28,6 +28,22 @@ export function deterministicUuid(...parts: string[]): string {
   return format(h.digest());
 }
 
+/**
+ * `(key) => deterministicUuid(...prefix, key)` with the prefix hashed once: a message's ids share its
+ * SHA-256 and mapping version, and only the entry key differs.
+ */
+export function uuidFactory(...prefix: string[]): (key: string) => string {
+  const state = NAMESPACE_STATE.copy();
+  for (const part of prefix) state.update(`${Buffer.byteLength(part, 'utf8')}:${part}`, 'utf8');
+  return (key) =>
+    format(
+      state
+        .copy()
+        .update(`${Buffer.byteLength(key, 'utf8')}:${key}`, 'utf8')
+        .digest(),
+    );
+}
+
 /** A plain RFC 4122 version-5 UUID of `name` (UTF-8) in `namespace`. */
 export function uuidV5(namespace: string, name: string): string {
   const ns = Buffer.from(namespace.replaceAll('-', ''), 'hex');

@@ -1,6 +1,6 @@
 import { EngineError } from '../errors.js';
 import { assembleTransaction } from '../fhir/bundle-assembler.js';
-import { deterministicUuid } from '../fhir/deterministic-id.js';
+import { uuidFactory } from '../fhir/deterministic-id.js';
 import type { Bundle } from '../fhir/fhir-types.js';
 import type { Hl7Message } from '../hl7/message.js';
 import type { MappingCatalog } from './mapping-catalog.js';
@@ -45,17 +45,18 @@ export function convertMessage(message: Hl7Message, opts: ConvertOptions): Conve
   const mshZone = zoneOfDateTime(msh7);
   const zoneFor = mshZone !== undefined ? () => mshZone : zoneFor_(opts.timezone ?? 'UTC');
   const sha = opts.rawSha256;
+  const uuid = uuidFactory(sha, map.version);
   const mapped = mapMessage(map, message, {
     vocabulary: opts.catalog.vocabulary,
     zoneFor,
-    fullUrlFor: (key) => `urn:uuid:${deterministicUuid(sha, map.version, key)}`,
+    fullUrlFor: (key) => `urn:uuid:${uuid(key)}`,
   });
   const recorded = msh7 === '' ? undefined : toFhirInstant(msh7, zoneFor);
   const bundle = assembleTransaction(mapped.resources, {
-    id: deterministicUuid(sha, map.version, 'bundle'),
+    id: uuid('bundle'),
     controlId: message.get('MSH-10'),
     timestamp: recorded,
-    provenanceFullUrl: `urn:uuid:${deterministicUuid(sha, map.version, 'provenance')}`,
+    provenanceFullUrl: `urn:uuid:${uuid('provenance')}`,
     provenance: {
       rawSha256: sha,
       channel: opts.channel,
