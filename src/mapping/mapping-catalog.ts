@@ -391,7 +391,9 @@ function extendMessageMap(base: MessageMapSpec, own: MessageMapSpec): MessageMap
   return {
     message: own.message,
     description: own.description ?? base.description,
-    accepts: own.accepts ?? base.accepts,
+    // Not inherited: a site's variant of a shipped map is used where a channel names it, and becomes a
+    // default for some message types only if it says so itself.
+    accepts: own.accepts,
     ignore: [...(base.ignore ?? []), ...(own.ignore ?? [])],
     resources,
     segments,
