@@ -148,11 +148,18 @@ function repoint(node: unknown, moved: ReadonlyMap<string, string>): void {
 function dedupeIdentifiers(r: Resource): void {
   const ids = r.identifier as Identifier[] | undefined;
   if (!ids || ids.length < 2) return;
-  const seen = new Set<string>();
+  // Cheap key first; the whole identifier is compared only where system and value already match.
+  const seen = new Map<string, Identifier[]>();
   r.identifier = ids.filter((id) => {
-    const key = JSON.stringify(id);
-    if (seen.has(key)) return false;
-    seen.add(key);
+    const key = `${id.system ?? ''}|${id.value ?? ''}`;
+    const same = seen.get(key);
+    if (same === undefined) {
+      seen.set(key, [id]);
+      return true;
+    }
+    const json = JSON.stringify(id);
+    if (same.some((x) => JSON.stringify(x) === json)) return false;
+    same.push(id);
     return true;
   });
 }

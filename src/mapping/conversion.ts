@@ -1,6 +1,6 @@
 import { EngineError } from '../errors.js';
 import { assembleTransaction } from '../fhir/bundle-assembler.js';
-import { uuidFactory } from '../fhir/deterministic-id.js';
+import { sequentialUuids, uuidFactory } from '../fhir/deterministic-id.js';
 import type { Bundle } from '../fhir/fhir-types.js';
 import type { Hl7Message } from '../hl7/message.js';
 import type { MappingCatalog } from './mapping-catalog.js';
@@ -46,10 +46,13 @@ export function convertMessage(message: Hl7Message, opts: ConvertOptions): Conve
   const zoneFor = mshZone !== undefined ? () => mshZone : zoneFor_(opts.timezone ?? 'UTC');
   const sha = opts.rawSha256;
   const uuid = uuidFactory(sha, map.version);
+  // Entries in the order the mapping makes them (deterministic): the n-th gets the n-th derived id.
+  const entryUuid = sequentialUuids(sha, map.version, 'entries');
+  let entries = 0;
   const mapped = mapMessage(map, message, {
     vocabulary: opts.catalog.vocabulary,
     zoneFor,
-    fullUrlFor: (key) => `urn:uuid:${uuid(key)}`,
+    fullUrlFor: () => `urn:uuid:${entryUuid(++entries)}`,
   });
   const recorded = msh7 === '' ? undefined : toFhirInstant(msh7, zoneFor);
   const bundle = assembleTransaction(mapped.resources, {

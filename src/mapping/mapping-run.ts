@@ -49,7 +49,7 @@ export class MappingRun implements ConvertContext {
   occurrence = 0;
   fieldNo = 0;
   /** Per segment position: fields read (value: true = every repetition, false = the first only). */
-  readonly consumed: Map<number, boolean>[] = [];
+  readonly consumed: (boolean | undefined)[][] = [];
   segmentIndex = -1;
   /** Creates a side resource (Practitioner, Organization, Location) and returns its reference. */
   sideResource: (resourceType: string, value: Record<string, unknown>) => { reference: string };
@@ -81,12 +81,8 @@ export class MappingRun implements ConvertContext {
   }
 
   consume(field: number, everyRepetition: boolean): void {
-    let m = this.consumed[this.segmentIndex];
-    if (m === undefined) {
-      m = new Map();
-      this.consumed[this.segmentIndex] = m;
-    }
-    if (everyRepetition || !m.has(field)) m.set(field, everyRepetition);
+    const m = (this.consumed[this.segmentIndex] ??= []);
+    if (everyRepetition || m[field] === undefined) m[field] = everyRepetition;
   }
 
   location(): string {

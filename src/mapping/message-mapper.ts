@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Hl7Message } from '../hl7/message.js';
 import { compilePath } from '../hl7/path.js';
 import type { Segment } from '../hl7/segment.js';
@@ -11,7 +11,8 @@ import type { Vocabularies } from './vocabulary.js';
 interface Node {
   readonly segment: Segment;
   readonly parent: Node | undefined;
-  readonly resources: Map<string, MappedResource>;
+  /** Made on first use: most segment occurrences make no resource of their own. */
+  resources: Map<string, MappedResource> | undefined;
 }
 
 export interface MapOptions {
@@ -57,7 +58,7 @@ export function mapMessage(map: CompiledMessageMap, message: Hl7Message, opts: M
         // an identifier derived from what names it keeps it one resource at the destination.
         identity: identified ? 'identifier' : { system: SIDE_IDENTITY_SYSTEM, from: [] },
         request: 'update',
-        ...(identified ? {} : { identityValue: createHash('sha256').update(key).digest('hex').slice(0, 32) }),
+        ...(identified ? {} : { identityValue: hash('sha256', key, 'hex').slice(0, 32) }),
       };
       sideByKey.set(key, side);
       resources.push(side);
@@ -85,7 +86,7 @@ export function mapMessage(map: CompiledMessageMap, message: Hl7Message, opts: M
       for (const s of parentRule.stopAt) if ((lastSeen.get(s) ?? -1) > best) best = -1;
       parent = best === -1 ? undefined : nodes[best];
     }
-    const node: Node = { segment: seg, parent, resources: new Map() };
+    const node: Node = { segment: seg, parent, resources: undefined };
     nodes[i] = node;
     lastSeen.set(name, i);
     const entries = map.entries.get(name);
@@ -125,7 +126,7 @@ export function mapMessage(map: CompiledMessageMap, message: Hl7Message, opts: M
         if (!firstByName.has(entry.name)) firstByName.set(entry.name, mapped);
       }
       taken[i] = true;
-      node.resources.set(entry.name, mapped);
+      (node.resources ??= new Map()).set(entry.name, mapped);
       for (const l of entry.link) {
         const target = findUp(parent, l.name);
         if (target && target !== mapped) l.set(target.resource, { reference: mapped.fullUrl });
@@ -162,7 +163,7 @@ function applyInto(
 
 function findUp(node: Node | undefined, name: string): MappedResource | undefined {
   for (let n = node; n !== undefined; n = n.parent) {
-    const hit = n.resources.get(name);
+    const hit = n.resources?.get(name);
     if (hit) return hit;
   }
   return undefined;
@@ -233,7 +234,7 @@ function reportUnconsumed(
     for (let f = 1; f <= count; f++) {
       if (seg.isLiteralField(f) || seg.getRaw(f) === '') continue;
       if (map.ignoredFields.has(`${name}-${f}`)) continue;
-      const read = consumed?.get(f);
+      const read = consumed?.[f];
       if (read === undefined) run.report.unmappedFields.push(`${name}[${occ}]-${f}`);
       else if (!read && seg.repetitionCount(f) > 1) run.report.unmappedFields.push(`${name}[${occ}]-${f}(2)`);
     }
@@ -241,12 +242,7 @@ function reportUnconsumed(
 }
 
 function markRead(run: MappingRun, index: number, field: number): void {
-  let m = run.consumed[index];
-  if (!m) {
-    m = new Map();
-    run.consumed[index] = m;
-  }
-  m.set(field, true);
+  (run.consumed[index] ??= [])[field] = true;
 }
 
 function hasData(seg: Segment): boolean {
