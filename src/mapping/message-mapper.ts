@@ -207,7 +207,17 @@ function sideKey(type: string, value: Record<string, unknown>): string {
   // An id without its assigning authority is only unique with the name it came with (two senders'
   // "005454" are two people): the name is part of the key.
   if (id) return `${type}||${id.value}|${JSON.stringify(value.name ?? '')}`;
-  return `${type}|${JSON.stringify(value)}`;
+  return `${type}|${JSON.stringify(value, withoutEntryReferences)}`;
+}
+
+/**
+ * A side resource's identity must not depend on this message's fullUrls (a Location's partOf points at
+ * another entry of this Bundle): the same location named in two messages is one Location.
+ */
+function withoutEntryReferences(key: string, value: unknown): unknown {
+  return key === 'reference' && typeof value === 'string' && value.startsWith('urn:uuid:')
+    ? undefined
+    : value;
 }
 
 /** Every field with data that no rule read, every segment no entry took (positions only). */
