@@ -137,6 +137,11 @@ export const ERRORS = {
     retryable: false,
     hl7: '207',
   },
+  PIPELINE_CONVERT_FAILED: {
+    message: 'the conversion step failed; the batch will be retried',
+    retryable: true,
+    hl7: '207',
+  },
   QUEUE_UNAVAILABLE: { message: 'the work queue backend is unreachable', retryable: true, hl7: '207' },
   // --- mapping (src/mapping) and FHIR output (src/fhir) ---
   MAPPING_NONE: {

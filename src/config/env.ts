@@ -33,6 +33,8 @@ export interface EngineEnv {
   readonly partitions: number;
   /** HL7E_PROCESS_GATHER_MS: how long a processing job lets its partition gather; default 250 */
   readonly processGatherMs: number;
+  /** HL7E_CONVERT_WORKERS: worker threads that parse and map (0: on the main thread); default 1 */
+  readonly convertWorkers: number;
   /** HL7E_RECONCILE_INTERVAL_MS: how often unfinished messages are re-enqueued; default 30000 */
   readonly reconcileIntervalMs: number;
   /** HL7E_DATA_KEY_MAX_AGE_MS / HL7E_DATA_KEY_MAX_RECORDS: data-key rotation schedule */
@@ -76,6 +78,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EngineEnv {
     queuePrefix: env.HL7E_QUEUE_PREFIX ?? 'hl7e',
     partitions: int(env, 'HL7E_PARTITIONS', 16, 1, 1024),
     processGatherMs: int(env, 'HL7E_PROCESS_GATHER_MS', 250, 0, 1_000),
+    convertWorkers: int(env, 'HL7E_CONVERT_WORKERS', 1, 0, 64),
     reconcileIntervalMs: int(env, 'HL7E_RECONCILE_INTERVAL_MS', 30_000, 100),
     dataKeyMaxAgeMs: int(env, 'HL7E_DATA_KEY_MAX_AGE_MS', 24 * 3600_000, 1000),
     dataKeyMaxRecords: int(env, 'HL7E_DATA_KEY_MAX_RECORDS', 1_000_000, 1, 2 ** 31),

@@ -11,9 +11,11 @@ import { EngineError } from '../errors.js';
 import { MappingCatalog } from '../mapping/mapping-catalog.js';
 import { MllpListener, type MllpListenerOptions } from '../mllp/index.js';
 import type { Logger } from '../observability/logger.js';
+import { ConversionPool } from '../pipeline/conversion-pool.js';
 import { GroupCommit } from '../pipeline/group-commit.js';
 import { createIntake, oversizeNak } from '../pipeline/intake.js';
 import { MappingGaps } from '../pipeline/mapping-gaps.js';
+import { InlineConverter } from '../pipeline/message-converter.js';
 import type { MessageSink } from '../pipeline/message-sink.js';
 import { Processor } from '../pipeline/processor.js';
 import { RawHandoff } from '../pipeline/raw-handoff.js';
@@ -114,6 +116,18 @@ export class Daemon {
       const workMessages = new MessageRepo(store.workDb);
       const workDeliveries = new DeliveryRepo(store.workDb);
       const handoff = new RawHandoff(HANDOFF_BYTES);
+      // Parsing and mapping run beside the event loop that answers MLLP (conversion-pool.ts says why).
+      const converter =
+        env.convertWorkers > 0
+          ? new ConversionPool({
+              size: env.convertWorkers,
+              mappingsDir: env.mappingsDir,
+              channels,
+              onWorkerError: (err) => logger.warn({ err }, 'conversion worker failed; it is replaced'),
+            })
+          : new InlineConverter(byName, catalog);
+      if (converter instanceof ConversionPool) await converter.start();
+      this.#onStop('converter', () => converter.close());
       const processor = new Processor({
         handoff,
         db: store.workDb,
@@ -121,7 +135,7 @@ export class Daemon {
         deliveries: workDeliveries,
         archive,
         channels: byName,
-        catalog,
+        converter,
         enqueueDeliveries: (ids) => queues.enqueueDelivery(ids),
         onProcessed: (m, outcome, code, conversion) => {
           if (outcome === 'failed')

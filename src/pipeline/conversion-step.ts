@@ -2,12 +2,19 @@ import type { ChannelConfig } from '../channels/channel-config.js';
 import { channelFilter } from '../channels/channel-filter.js';
 import { isEngineError } from '../errors.js';
 import { validateBundle } from '../fhir/fhir-validator.js';
-import type { Hl7Message } from '../hl7/message.js';
+import { decodeHl7 } from '../hl7/charset.js';
+import { parse } from '../hl7/index.js';
 import { convertMessage } from '../mapping/conversion.js';
 import type { MappingCatalog } from '../mapping/mapping-catalog.js';
 import type { MappingReport } from '../mapping/mapping-run.js';
 
-/** What processing records of one message's conversion: codes, counts and positions, never values. */
+/** Where a processed message goes: every destination, MLLP forwards only (nothing mapped), or nowhere. */
+export type Route = 'all' | 'mllp' | 'none';
+
+/**
+ * What processing records of one message's conversion: codes, counts and positions, never values. Plain
+ * data: it crosses from a conversion worker thread.
+ */
 export interface ConversionOutcome {
   /** Set when the message must not go on (FHIR_INVALID with `validate: true`, a broken mapping). */
   readonly errorCode?: string;
@@ -15,38 +22,66 @@ export interface ConversionOutcome {
   readonly detail: Record<string, unknown>;
   /** Not-mapped positions without occurrence numbers (`ZPD`, `PID-21`), for the per-channel counts. */
   readonly unmapped: readonly string[];
-  /** The destinations this message goes to: none when filtered, MLLP forwards only when nothing was mapped. */
-  destinations(channel: ChannelConfig): string[];
+  readonly route: Route;
 }
 
-const all = (c: ChannelConfig) => c.destinations.map((d) => d.name);
-const mllpOnly = (c: ChannelConfig) => c.destinations.filter((d) => d.mllp).map((d) => d.name);
-const none = () => [];
+/** One message to convert: its channel and the bytes as received (checked against the stored SHA-256). */
+export interface ConvertItem {
+  readonly channel: string;
+  readonly raw: Uint8Array;
+  readonly sha256: Uint8Array;
+}
+
+/** A permanent fault is an outcome for that message; a retryable one fails the whole processing step. */
+export type ConvertResult =
+  | { readonly ok: true; readonly outcome: ConversionOutcome }
+  | { readonly ok: false; readonly code: string; readonly retryable: boolean };
+
+export function destinationsFor(route: Route, channel: ChannelConfig): string[] {
+  if (route === 'none') return [];
+  const ds = route === 'mllp' ? channel.destinations.filter((d) => d.mllp) : channel.destinations;
+  return ds.map((d) => d.name);
+}
 
 /**
- * The processing step's business part: the channel filter, the mapping, and (with `validate: true`)
- * FHIR validation. The Bundle itself is not kept: it is PHI, and the delivery step rebuilds it from the
- * archived message (the same bytes and mapping give the same Bundle).
+ * The processing step's business part for one message: decode (MSH-18), parse, the channel filter, the
+ * mapping, and (with `validate: true`) FHIR validation. The Bundle itself is not kept: it is PHI, and the
+ * delivery step rebuilds it from the archived message (the same bytes and mapping give the same Bundle).
+ * Synchronous and pure but for the catalog: the same code runs inline and in a conversion worker.
  */
-export function convertForChannel(
-  message: Hl7Message,
-  channel: ChannelConfig,
+export function convertItem(
+  item: ConvertItem,
+  channels: ReadonlyMap<string, ChannelConfig>,
   catalog: MappingCatalog,
-  sha256: Buffer,
-): ConversionOutcome {
-  if (!channelFilter(channel)(message)) {
-    return { detail: { filtered: true }, unmapped: [], destinations: none };
-  }
+): ConvertResult {
   try {
-    const result = convertMessage(message, {
-      catalog,
-      rawSha256: sha256.toString('hex'),
-      mapping: channel.mapping,
-      channel: channel.name,
-      timezone: channel.timezone,
-    });
+    const channel = channels.get(item.channel);
+    if (!channel) return { ok: false, code: 'PIPELINE_CHANNEL_UNKNOWN', retryable: false };
+    const message = parse(
+      decodeHl7(Buffer.from(item.raw.buffer, item.raw.byteOffset, item.raw.byteLength), channel.charset).text,
+    );
+    const segments = message.segmentCount;
+    if (!channelFilter(channel)(message)) {
+      return { ok: true, outcome: { detail: { segments, filtered: true }, unmapped: [], route: 'none' } };
+    }
+    let result: ReturnType<typeof convertMessage>;
+    try {
+      result = convertMessage(message, {
+        catalog,
+        rawSha256: Buffer.from(item.sha256).toString('hex'),
+        mapping: channel.mapping,
+        channel: channel.name,
+        timezone: channel.timezone,
+      });
+    } catch (err) {
+      if (!isEngineError(err, 'MAPPING_NONE')) throw err;
+      // Accepted and archived, but no map covers the type: say so, and forward it where that needs no FHIR.
+      const detail = { segments, mapping: null, notMapped: 'MAPPING_NONE' };
+      return { ok: true, outcome: { detail, unmapped: [], route: 'mllp' } };
+    }
     const unmapped = gaps(result.report);
     const detail: Record<string, unknown> = {
+      segments,
       mapping: result.mapping.name,
       mappingVersion: result.mapping.version.slice(0, 16),
       resources: result.bundle.entry?.length ?? 0,
@@ -58,23 +93,21 @@ export function convertForChannel(
       const errors = validateBundle(result.bundle).filter((i) => i.severity === 'error');
       if (errors.length > 0) {
         return {
-          errorCode: 'FHIR_INVALID',
-          detail: { ...detail, error: 'FHIR_INVALID', issues: errors.slice(0, 20) },
-          unmapped,
-          destinations: none,
+          ok: true,
+          outcome: {
+            errorCode: 'FHIR_INVALID',
+            detail: { ...detail, error: 'FHIR_INVALID', issues: errors.slice(0, 20) },
+            unmapped,
+            route: 'none',
+          },
         };
       }
     }
-    return { detail, unmapped, destinations: all };
+    return { ok: true, outcome: { detail, unmapped, route: 'all' } };
   } catch (err) {
-    if (isEngineError(err, 'MAPPING_NONE')) {
-      // Accepted and archived, but no map covers the type: say so, and forward it where that needs no FHIR.
-      return { detail: { mapping: null, notMapped: 'MAPPING_NONE' }, unmapped: [], destinations: mllpOnly };
-    }
-    if (isEngineError(err) && !err.retryable) {
-      return { errorCode: err.code, detail: { error: err.code }, unmapped: [], destinations: none };
-    }
-    throw err;
+    if (isEngineError(err)) return { ok: false, code: err.code, retryable: err.retryable };
+    // A bug, not the message's fault: fail the step (retried), never the message, never with its text.
+    return { ok: false, code: 'PIPELINE_CONVERT_FAILED', retryable: true };
   }
 }
 

@@ -17,6 +17,7 @@ import { MessageRepo, type StoredMessage } from '../store/message-repo.js';
 import { type OpenedStore, openStore } from '../store/open-store.js';
 import { PgDb } from '../store/pg-db.js';
 import { GroupCommit } from './group-commit.js';
+import { InlineConverter } from './message-converter.js';
 import type { ReceivedMessage } from './message-sink.js';
 import { Processor } from './processor.js';
 import { RawHandoff } from './raw-handoff.js';
@@ -171,7 +172,7 @@ function rig(
     deliveries: new DeliveryRepo(db),
     archive: opts.archive ?? archive,
     channels: new Map(channels.map((c) => [c.name, c])),
-    catalog,
+    converter: new InlineConverter(new Map(channels.map((c) => [c.name, c])), catalog),
     enqueueDeliveries: async (ids) => {
       enqueued.push([...ids]);
     },

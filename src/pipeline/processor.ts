@@ -2,13 +2,16 @@ import { createHash } from 'node:crypto';
 import type { RawArchive } from '../archive/raw-archive.js';
 import type { ChannelConfig } from '../channels/channel-config.js';
 import { EngineError, isEngineError } from '../errors.js';
-import { decodeHl7 } from '../hl7/charset.js';
-import { parse } from '../hl7/index.js';
-import type { MappingCatalog } from '../mapping/mapping-catalog.js';
 import type { Db } from '../store/db.js';
 import type { DeliveryRepo } from '../store/delivery-repo.js';
 import type { MessageRepo, StoredMessage } from '../store/message-repo.js';
-import { type ConversionOutcome, convertForChannel } from './conversion-step.js';
+import {
+  type ConversionOutcome,
+  type ConvertItem,
+  type ConvertResult,
+  destinationsFor,
+} from './conversion-step.js';
+import type { MessageConverter } from './message-converter.js';
 import type { RawHandoff } from './raw-handoff.js';
 
 export interface ProcessorOptions {
@@ -17,8 +20,8 @@ export interface ProcessorOptions {
   deliveries: DeliveryRepo;
   archive: RawArchive;
   channels: ReadonlyMap<string, ChannelConfig>;
-  /** The mappings messages are converted with (FHIR destinations get the Bundle they make). */
-  catalog: MappingCatalog;
+  /** Parses, filters and maps each message (in worker threads in the daemon: conversion-pool.ts). */
+  converter: MessageConverter;
   enqueueDeliveries(ids: readonly string[]): Promise<void>;
   /** Bytes intake just committed; the archive is read for whatever is not here. */
   handoff?: RawHandoff;
@@ -133,27 +136,43 @@ export class Processor {
     const raws = await this.#raws(batch);
     const outcomes: Outcome[] = [];
     const deliveries: { messageId: string; destinations: string[] }[] = [];
+    // Read faults first (a retryable one fails the whole step); the rest go to the converter as one batch.
+    const items: ConvertItem[] = [];
+    const itemOf: (number | undefined)[] = [];
+    const faults: (string | undefined)[] = [];
     for (const [i, m] of batch.entries()) {
       const read = raws[i] as { raw: Buffer } | { error: unknown };
-      try {
-        const channel = this.#o.channels.get(m.channel);
-        if (!channel) throw new EngineError('PIPELINE_CHANNEL_UNKNOWN');
-        if ('error' in read) throw read.error;
-        const message = parse(decodeHl7(read.raw, channel.charset).text);
-        const c = convertForChannel(message, channel, this.#o.catalog, m.content_sha256);
-        const destinations = c.destinations(channel);
-        outcomes.push({
-          id: m.id,
-          status: c.errorCode ? 'failed' : 'processed',
-          errorCode: c.errorCode ?? null,
-          detail: { segments: message.segmentCount, destinations: destinations.length, ...c.detail },
-          conversion: c,
-        });
-        if (!c.errorCode && destinations.length > 0) deliveries.push({ messageId: m.id, destinations });
-      } catch (err) {
-        if (!isEngineError(err) || err.retryable) throw err;
-        outcomes.push({ id: m.id, status: 'failed', errorCode: err.code, detail: { error: err.code } });
+      if (!this.#o.channels.has(m.channel)) faults[i] = 'PIPELINE_CHANNEL_UNKNOWN';
+      else if ('error' in read) {
+        if (!isEngineError(read.error) || read.error.retryable) throw read.error;
+        faults[i] = read.error.code;
+      } else {
+        itemOf[i] = items.length;
+        items.push({ channel: m.channel, raw: read.raw, sha256: m.content_sha256 });
       }
+    }
+    const results = await this.#o.converter.convert(items);
+    for (const [i, m] of batch.entries()) {
+      const k = itemOf[i];
+      const r: ConvertResult =
+        k === undefined
+          ? { ok: false, code: faults[i] as string, retryable: false }
+          : (results[k] as ConvertResult);
+      if (!r.ok) {
+        if (r.retryable) throw new EngineError('PIPELINE_CONVERT_FAILED');
+        outcomes.push({ id: m.id, status: 'failed', errorCode: r.code, detail: { error: r.code } });
+        continue;
+      }
+      const c = r.outcome;
+      const destinations = destinationsFor(c.route, this.#o.channels.get(m.channel) as ChannelConfig);
+      outcomes.push({
+        id: m.id,
+        status: c.errorCode ? 'failed' : 'processed',
+        errorCode: c.errorCode ?? null,
+        detail: { ...c.detail, destinations: destinations.length },
+        conversion: c,
+      });
+      if (!c.errorCode && destinations.length > 0) deliveries.push({ messageId: m.id, destinations });
     }
     return { outcomes, deliveries };
   }
