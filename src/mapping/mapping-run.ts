@@ -81,7 +81,11 @@ export class MappingRun implements ConvertContext {
   }
 
   consume(field: number, everyRepetition: boolean): void {
-    const m = (this.consumed[this.segmentIndex] ??= []);
+    let m = this.consumed[this.segmentIndex];
+    if (m === undefined) {
+      m = [];
+      this.consumed[this.segmentIndex] = m;
+    }
     if (everyRepetition || m[field] === undefined) m[field] = everyRepetition;
   }
 

@@ -126,7 +126,8 @@ export function mapMessage(map: CompiledMessageMap, message: Hl7Message, opts: M
         if (!firstByName.has(entry.name)) firstByName.set(entry.name, mapped);
       }
       taken[i] = true;
-      (node.resources ??= new Map()).set(entry.name, mapped);
+      if (node.resources === undefined) node.resources = new Map();
+      node.resources.set(entry.name, mapped);
       for (const l of entry.link) {
         const target = findUp(parent, l.name);
         if (target && target !== mapped) l.set(target.resource, { reference: mapped.fullUrl });
@@ -252,7 +253,12 @@ function reportUnconsumed(
 }
 
 function markRead(run: MappingRun, index: number, field: number): void {
-  (run.consumed[index] ??= [])[field] = true;
+  let m = run.consumed[index];
+  if (m === undefined) {
+    m = [];
+    run.consumed[index] = m;
+  }
+  m[field] = true;
 }
 
 function hasData(seg: Segment): boolean {
