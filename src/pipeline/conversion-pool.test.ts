@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CHANNEL_DEFAULTS, type ChannelConfig } from '../channels/channel-config.js';
+import { testChannel } from '../../test/support/channel-config.js';
 import { isEngineError } from '../errors.js';
 import { BUILTIN_MAPPINGS_DIR, MappingCatalog } from '../mapping/mapping-catalog.js';
 import { ConversionPool } from './conversion-pool.js';
@@ -10,21 +10,9 @@ import { InlineConverter } from './message-converter.js';
 // The worker script as the daemon runs it: the build `npm test` makes first (pretest).
 const WORKER = new URL('../../dist/pipeline/conversion-worker.js', import.meta.url);
 
-const channel: ChannelConfig = {
-  name: 'pool',
-  enabled: true,
-  source: { mllp: { host: '127.0.0.1', port: 0, maxMessageBytes: 1_048_576, idleTimeoutMs: 60_000 } },
-  ack: CHANNEL_DEFAULTS.ack,
-  charset: 'UNICODE UTF-8',
-  duplicates: CHANNEL_DEFAULTS.duplicates,
-  ordering: CHANNEL_DEFAULTS.ordering,
-  validate: false,
-  timezone: 'UTC',
-  destinations: [
-    { name: 'ehr', fhir: { baseUrl: 'http://127.0.0.1:9/fhir', mode: 'transaction', timeoutMs: 1000 } },
-  ],
-  file: 'pool.yaml',
-};
+const channel = testChannel('pool', [
+  { name: 'ehr', fhir: { baseUrl: 'http://127.0.0.1:9/fhir', mode: 'transaction', timeoutMs: 1000 } },
+]);
 
 function item(text: string): ConvertItem {
   const raw = Buffer.from(text);

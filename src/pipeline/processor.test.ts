@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testChannel } from '../../test/support/channel-config.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.js';
 import { KeyRing } from '../archive/keyring.js';
 import { LocalKeyProvider } from '../archive/local-key-provider.js';
@@ -52,19 +53,10 @@ function received(channel: string, text: string): ReceivedMessage {
 const catalog = MappingCatalog.load();
 
 function channel(name: string, destinations: readonly string[]): ChannelConfig {
-  return {
+  return testChannel(
     name,
-    enabled: true,
-    source: { mllp: { host: '127.0.0.1', port: 0, maxMessageBytes: 1_048_576, idleTimeoutMs: 60_000 } },
-    ack: CHANNEL_DEFAULTS.ack,
-    charset: 'UNICODE UTF-8',
-    duplicates: CHANNEL_DEFAULTS.duplicates,
-    ordering: CHANNEL_DEFAULTS.ordering,
-    validate: CHANNEL_DEFAULTS.validate,
-    timezone: CHANNEL_DEFAULTS.timezone,
-    destinations: destinations.map((d) => ({ name: d })),
-    file: `${name}.json`,
-  };
+    destinations.map((d) => ({ name: d })),
+  );
 }
 
 const TWO = ['fhir-a', 'mllp-b'] as const;
