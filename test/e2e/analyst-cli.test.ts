@@ -148,6 +148,13 @@ describe('hl7e channels test', () => {
     expect(fail.stdout).toContain(`identifier.value: - "EDITED-CONTROL-ID" + ${JSON.stringify(controlId)}`);
   });
 
+  it('passes on the shipped channels: every golden Bundle is what the shipped mappings make', async () => {
+    const shipped = new URL('../../channels/', import.meta.url).pathname;
+    const r = await cli('channels', 'test', shipped);
+    expect(r.stdout).toMatch(/24 golden file\(s\): 24 ok, 0 failed, 0 new, 0 updated/);
+    expect(r.code).toBe(0);
+  });
+
   it('says so for a channel without golden files', async () => {
     const channels = join(dir, 'no-golden');
     mkdirSync(channels);
