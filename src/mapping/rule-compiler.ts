@@ -162,6 +162,15 @@ export function compileComponentRule(
     };
   }
   const hasConstant = rule.value !== undefined;
+  if (!hasConstant && rule.type === undefined && rule.vocabulary === undefined && !when && !rule.resource) {
+    // The commonest rule (a name part, an id, a city): the component's text, read without an element.
+    return (el, target) => {
+      const text = el.text(from).trim();
+      if (text === '') return false;
+      set(target, text);
+      return true;
+    };
+  }
   const convert = hasConstant ? undefined : compileValue(rule, env, key);
   if (!hasConstant && convert === undefined) return undefined;
   const resourceType = rule.resource;
