@@ -27,6 +27,10 @@ export interface EngineEnv {
   readonly queue: 'redis' | 'postgres';
   /** HL7E_REDIS_URL: default redis://127.0.0.1:6379 */
   readonly redisUrl: string;
+  /** HL7E_REDIS_SENTINELS: `host:port,…` of Redis Sentinels (then HL7E_REDIS_URL gives only credentials and db) */
+  readonly redisSentinels: readonly { host: string; port: number }[] | undefined;
+  /** HL7E_REDIS_SENTINEL_NAME: the master's name at the Sentinels; default mymaster */
+  readonly redisSentinelName: string;
   /** HL7E_QUEUE_PREFIX: namespace of every queue key, so engines can share a Redis; default hl7e */
   readonly queuePrefix: string;
   /** HL7E_PARTITIONS: ordering partitions (processing queues with concurrency 1); default 16 */
@@ -75,6 +79,8 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EngineEnv {
       : join(dataDir, 'master-key.json'),
     queue,
     redisUrl: env.HL7E_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    redisSentinels: sentinels(env.HL7E_REDIS_SENTINELS),
+    redisSentinelName: env.HL7E_REDIS_SENTINEL_NAME || 'mymaster',
     queuePrefix: env.HL7E_QUEUE_PREFIX ?? 'hl7e',
     partitions: int(env, 'HL7E_PARTITIONS', 16, 1, 1024),
     processGatherMs: int(env, 'HL7E_PROCESS_GATHER_MS', 250, 0, 1_000),
@@ -87,6 +93,20 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EngineEnv {
     intakeHighWater: int(env, 'HL7E_INTAKE_HIGH_WATER', 2000, 1),
     intakeMaxPending: int(env, 'HL7E_INTAKE_MAX_PENDING', 10_000, 1),
     intakeCommitTimeoutMs: int(env, 'HL7E_INTAKE_COMMIT_TIMEOUT_MS', 10_000, 100),
+  });
+}
+
+/** `host:port,host:port` (HL7E_REDIS_SENTINELS) → Sentinel addresses; undefined when unset. */
+export function sentinels(text: string | undefined): { host: string; port: number }[] | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  return text.split(',').map((part) => {
+    const m = /^\s*\[?([^\]\s]+?)\]?:(\d{1,5})\s*$/.exec(part);
+    if (!m) {
+      throw new EngineError('CONFIG_INVALID', {
+        detail: 'HL7E_REDIS_SENTINELS must be host:port[,host:port…]',
+      });
+    }
+    return { host: m[1] as string, port: Number(m[2]) };
   });
 }
 

@@ -80,6 +80,9 @@ export class Daemon {
       const queues = await WorkQueues.connect({
         backend: env.queue,
         redisUrl: env.redisUrl,
+        ...(env.redisSentinels
+          ? { redisSentinels: env.redisSentinels, redisSentinelName: env.redisSentinelName }
+          : {}),
         prefix: env.queuePrefix,
         partitions: env.partitions,
         processGatherMs: env.processGatherMs,

@@ -8,13 +8,18 @@ import {
   Worker,
   withBackend,
 } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import { EngineError } from '../errors.js';
 import { createQueuePool } from '../store/queue-pool.js';
+import { connectRedis, type RedisTarget } from './redis-target.js';
 
 export interface WorkQueuesOptions {
   backend: 'redis' | 'postgres';
   redisUrl: string;
+  /** Sentinels naming the master (HL7E_REDIS_SENTINELS); then the URL only gives credentials and db. */
+  redisSentinels?: readonly { host: string; port: number }[];
+  /** The master's name at the Sentinels (HL7E_REDIS_SENTINEL_NAME). @defaultValue 'mymaster' */
+  redisSentinelName?: string;
   /** Required for the postgres backend. */
   databaseUrl?: string;
   /** Namespace in every queue name, so several engines (or tests) share one Redis/Postgres. */
@@ -93,12 +98,15 @@ export class WorkQueues {
   /** Connects (failing fast with QUEUE_UNAVAILABLE if the backend cannot be reached) and sets up queues. */
   static async connect(opts: WorkQueuesOptions): Promise<WorkQueues> {
     if (opts.backend === 'postgres') return WorkQueues.#connectPostgres(opts);
-    await probeRedis(opts.redisUrl);
+    const target: RedisTarget = opts.redisSentinels
+      ? { url: opts.redisUrl, sentinels: opts.redisSentinels, name: opts.redisSentinelName ?? 'mymaster' }
+      : { url: opts.redisUrl };
+    await probeRedis(target);
     const base: RedisOptions = { maxRetriesPerRequest: null, connectionName: `${opts.prefix}-engine` };
-    const shared = new Redis(opts.redisUrl, base);
+    const shared = connectRedis(target, base);
     // The producer fails fast while Redis is away instead of queueing commands in memory: intake has
     // already ACKed from the store, and the reconciler enqueues whatever could not be enqueued.
-    const producer = new Redis(opts.redisUrl, {
+    const producer = connectRedis(target, {
       ...base,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
@@ -277,8 +285,8 @@ export function processQueueName(prefix: string, partition: number): string {
 }
 
 /** One quick connection attempt, so a missing Redis is reported at start in one line, not retried forever. */
-async function probeRedis(url: string): Promise<void> {
-  const probe = new Redis(url, {
+async function probeRedis(target: RedisTarget): Promise<void> {
+  const probe = connectRedis(target, {
     lazyConnect: true,
     connectTimeout: 2_000,
     maxRetriesPerRequest: 0,

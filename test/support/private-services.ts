@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +55,41 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    stop: async () => {
+      proc.kill('SIGKILL');
+      await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once('exit', r)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface PrivateSentinel {
+  readonly port: number;
+  /** The master's name it monitors. */
+  readonly name: string;
+  stop(): Promise<void>;
+}
+
+/** A Redis Sentinel (redis-server in sentinel mode) monitoring a private Redis as `mymaster`. */
+export async function startPrivateSentinel(masterPort: number): Promise<PrivateSentinel> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'hl7e-sentinel-'));
+  const conf = join(dir, 'sentinel.conf');
+  writeFileSync(
+    conf,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `sentinel monitor mymaster 127.0.0.1 ${masterPort} 1`,
+      '',
+    ].join('\n'),
+  );
+  const proc: ChildProcess = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+  await waitFor(() => canConnect(port), 'private sentinel');
+  return {
+    port,
+    name: 'mymaster',
     stop: async () => {
       proc.kill('SIGKILL');
       await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once('exit', r)));

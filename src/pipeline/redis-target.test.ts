@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type PrivateRedis,
+  type PrivateSentinel,
+  startPrivateRedis,
+  startPrivateSentinel,
+} from '../../test/support/private-services.js';
+import { sentinels } from '../config/env.js';
+import { isEngineError } from '../errors.js';
+import { connectRedis } from './redis-target.js';
+import { WorkQueues } from './work-queues.js';
+
+// A private Redis and a real Sentinel that names it: the queue finds its master through the Sentinel.
+let master: PrivateRedis;
+let sentinel: PrivateSentinel;
+
+beforeAll(async () => {
+  master = await startPrivateRedis();
+  sentinel = await startPrivateSentinel(master.port);
+});
+
+afterAll(async () => {
+  await sentinel?.stop();
+  await master?.stop();
+});
+
+describe('Redis through Sentinel', () => {
+  it('reads HL7E_REDIS_SENTINELS', () => {
+    expect(sentinels('10.0.0.1:26379, sentinel-b:26380')).toEqual([
+      { host: '10.0.0.1', port: 26379 },
+      { host: 'sentinel-b', port: 26380 },
+    ]);
+    expect(sentinels(undefined)).toBeUndefined();
+    expect(() => sentinels('no-port')).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+  });
+
+  it('connects to the master the Sentinel names', async () => {
+    const client = connectRedis(
+      {
+        url: 'redis://unused:1',
+        sentinels: [{ host: '127.0.0.1', port: sentinel.port }],
+        name: sentinel.name,
+      },
+      { maxRetriesPerRequest: 1 },
+    );
+    try {
+      await client.set('hl7e-sentinel-probe', 'ok');
+      const direct = connectRedis({ url: master.url }, {});
+      expect(await direct.get('hl7e-sentinel-probe')).toBe('ok');
+      direct.disconnect();
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('runs the processing queues through it', async () => {
+    const q = await WorkQueues.connect({
+      backend: 'redis',
+      redisUrl: 'redis://unused:1',
+      redisSentinels: [{ host: '127.0.0.1', port: sentinel.port }],
+      redisSentinelName: sentinel.name,
+      prefix: `sentinel_${randomUUID().slice(0, 8)}`,
+      partitions: 2,
+      processGatherMs: 0,
+    });
+    try {
+      const seen: string[] = [];
+      q.runProcessWorkers(
+        async (_partition, id) => {
+          seen.push(id);
+        },
+        () => {},
+      );
+      const ids = [randomUUID(), randomUUID()];
+      await q.enqueueProcess(ids.map((id, partition) => ({ id, partition })));
+      for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(seen.sort()).toEqual([...ids].sort());
+    } finally {
+      await q.close();
+    }
+  });
+
+  it('fails fast with QUEUE_UNAVAILABLE when no Sentinel answers', async () => {
+    await expect(
+      WorkQueues.connect({
+        backend: 'redis',
+        redisUrl: 'redis://unused:1',
+        redisSentinels: [{ host: '127.0.0.1', port: 1 }],
+        prefix: 'sentinel_none',
+        partitions: 1,
+        processGatherMs: 0,
+      }),
+    ).rejects.toSatisfy((err: unknown) => isEngineError(err, 'QUEUE_UNAVAILABLE'));
+  });
+});
