@@ -31,6 +31,8 @@ export interface EngineEnv {
   readonly redisSentinels: readonly { host: string; port: number }[] | undefined;
   /** HL7E_REDIS_SENTINEL_NAME: the master's name at the Sentinels; default mymaster */
   readonly redisSentinelName: string;
+  /** HL7E_REDIS_CLUSTER: `host:port,…` seed nodes of a Redis Cluster (HL7E_REDIS_URL then gives only credentials) */
+  readonly redisCluster: readonly { host: string; port: number }[] | undefined;
   /** HL7E_QUEUE_PREFIX: namespace of every queue key, so engines can share a Redis; default hl7e */
   readonly queuePrefix: string;
   /** HL7E_PARTITIONS: ordering partitions (processing queues with concurrency 1); default 16 */
@@ -79,7 +81,8 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EngineEnv {
       : join(dataDir, 'master-key.json'),
     queue,
     redisUrl: env.HL7E_REDIS_URL ?? 'redis://127.0.0.1:6379',
-    redisSentinels: sentinels(env.HL7E_REDIS_SENTINELS),
+    redisSentinels: hostPorts('HL7E_REDIS_SENTINELS', env.HL7E_REDIS_SENTINELS),
+    redisCluster: hostPorts('HL7E_REDIS_CLUSTER', env.HL7E_REDIS_CLUSTER),
     redisSentinelName: env.HL7E_REDIS_SENTINEL_NAME || 'mymaster',
     queuePrefix: env.HL7E_QUEUE_PREFIX ?? 'hl7e',
     partitions: int(env, 'HL7E_PARTITIONS', 16, 1, 1024),
@@ -96,8 +99,11 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EngineEnv {
   });
 }
 
-/** `host:port,host:port` (HL7E_REDIS_SENTINELS) → Sentinel addresses; undefined when unset. */
-export function sentinels(text: string | undefined): { host: string; port: number }[] | undefined {
+/** `host:port,host:port` (HL7E_REDIS_SENTINELS, HL7E_REDIS_CLUSTER) → addresses; undefined when unset. */
+export function hostPorts(
+  name: string,
+  text: string | undefined,
+): { host: string; port: number }[] | undefined {
   if (text === undefined || text.trim() === '') return undefined;
   return text.split(',').map((part) => {
     const m = /^\s*\[?([^\]\s]+?)\]?:(\d{1,5})\s*$/.exec(part);

@@ -83,6 +83,7 @@ export class Daemon {
         ...(env.redisSentinels
           ? { redisSentinels: env.redisSentinels, redisSentinelName: env.redisSentinelName }
           : {}),
+        ...(env.redisCluster ? { redisCluster: env.redisCluster } : {}),
         prefix: env.queuePrefix,
         partitions: env.partitions,
         processGatherMs: env.processGatherMs,

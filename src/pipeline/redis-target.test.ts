@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type PrivateRedis,
+  type PrivateRedisCluster,
   type PrivateSentinel,
   startPrivateRedis,
+  startPrivateRedisCluster,
   startPrivateSentinel,
 } from '../../test/support/private-services.js';
-import { sentinels } from '../config/env.js';
+import { hostPorts } from '../config/env.js';
 import { isEngineError } from '../errors.js';
 import { connectRedis } from './redis-target.js';
 import { WorkQueues } from './work-queues.js';
@@ -27,12 +29,14 @@ afterAll(async () => {
 
 describe('Redis through Sentinel', () => {
   it('reads HL7E_REDIS_SENTINELS', () => {
-    expect(sentinels('10.0.0.1:26379, sentinel-b:26380')).toEqual([
+    expect(hostPorts('HL7E_REDIS_SENTINELS', '10.0.0.1:26379, sentinel-b:26380')).toEqual([
       { host: '10.0.0.1', port: 26379 },
       { host: 'sentinel-b', port: 26380 },
     ]);
-    expect(sentinels(undefined)).toBeUndefined();
-    expect(() => sentinels('no-port')).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(hostPorts('HL7E_REDIS_SENTINELS', undefined)).toBeUndefined();
+    expect(() => hostPorts('HL7E_REDIS_SENTINELS', 'no-port')).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
   });
 
   it('connects to the master the Sentinel names', async () => {
@@ -92,5 +96,42 @@ describe('Redis through Sentinel', () => {
         processGatherMs: 0,
       }),
     ).rejects.toSatisfy((err: unknown) => isEngineError(err, 'QUEUE_UNAVAILABLE'));
+  });
+});
+
+describe('Redis Cluster', () => {
+  let cluster: PrivateRedisCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startPrivateRedisCluster();
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('runs the processing queues on a three-shard cluster (one hash-tagged prefix per engine)', async () => {
+    const prefix = `cl_${randomUUID().slice(0, 8)}`;
+    const q = await WorkQueues.connect({
+      backend: 'redis',
+      redisUrl: 'redis://unused:1',
+      redisCluster: cluster?.nodes ?? [],
+      prefix,
+      partitions: 4,
+      processGatherMs: 0,
+    });
+    try {
+      const seen: string[] = [];
+      q.runProcessWorkers(
+        async (_partition, id) => {
+          seen.push(id);
+        },
+        () => {},
+      );
+      const items = Array.from({ length: 4 }, (_, partition) => ({ id: randomUUID(), partition }));
+      await q.enqueueProcess(items);
+      for (let i = 0; i < 100 && seen.length < items.length; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(seen.sort()).toEqual(items.map((i) => i.id).sort());
+    } finally {
+      await q.close();
+    }
   });
 });

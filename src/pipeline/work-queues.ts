@@ -11,7 +11,7 @@ import {
 import type { RedisOptions } from 'ioredis';
 import { EngineError } from '../errors.js';
 import { createQueuePool } from '../store/queue-pool.js';
-import { connectRedis, type RedisTarget } from './redis-target.js';
+import { bullPrefix, connectRedis, type RedisTarget } from './redis-target.js';
 
 export interface WorkQueuesOptions {
   backend: 'redis' | 'postgres';
@@ -20,6 +20,8 @@ export interface WorkQueuesOptions {
   redisSentinels?: readonly { host: string; port: number }[];
   /** The master's name at the Sentinels (HL7E_REDIS_SENTINEL_NAME). @defaultValue 'mymaster' */
   redisSentinelName?: string;
+  /** Seed nodes of a Redis Cluster (HL7E_REDIS_CLUSTER); then the URL only gives credentials. */
+  redisCluster?: readonly { host: string; port: number }[];
   /** Required for the postgres backend. */
   databaseUrl?: string;
   /** Namespace in every queue name, so several engines (or tests) share one Redis/Postgres. */
@@ -98,9 +100,12 @@ export class WorkQueues {
   /** Connects (failing fast with QUEUE_UNAVAILABLE if the backend cannot be reached) and sets up queues. */
   static async connect(opts: WorkQueuesOptions): Promise<WorkQueues> {
     if (opts.backend === 'postgres') return WorkQueues.#connectPostgres(opts);
-    const target: RedisTarget = opts.redisSentinels
-      ? { url: opts.redisUrl, sentinels: opts.redisSentinels, name: opts.redisSentinelName ?? 'mymaster' }
-      : { url: opts.redisUrl };
+    const target: RedisTarget = opts.redisCluster
+      ? { url: opts.redisUrl, cluster: opts.redisCluster }
+      : opts.redisSentinels
+        ? { url: opts.redisUrl, sentinels: opts.redisSentinels, name: opts.redisSentinelName ?? 'mymaster' }
+        : { url: opts.redisUrl };
+    const prefix = bullPrefix(target, opts.prefix);
     await probeRedis(target);
     const base: RedisOptions = { maxRetriesPerRequest: null, connectionName: `${opts.prefix}-engine` };
     const shared = connectRedis(target, base);
@@ -115,8 +120,19 @@ export class WorkQueues {
     producer.on('error', () => {});
     const q = new WorkQueues(
       opts,
-      <T>(name: string) => new Queue<T>(name, { connection: producer, defaultJobOptions: JOB_DEFAULTS }),
-      (name, fn) => new Worker(name, fn, { connection: shared, concurrency: 1, ...WORKER_TIMING }),
+      <T>(name: string) =>
+        new Queue<T>(name, {
+          connection: producer,
+          defaultJobOptions: JOB_DEFAULTS,
+          ...(prefix ? { prefix } : {}),
+        }),
+      (name, fn) =>
+        new Worker(name, fn, {
+          connection: shared,
+          concurrency: 1,
+          ...WORKER_TIMING,
+          ...(prefix ? { prefix } : {}),
+        }),
       async () => {
         shared.disconnect();
         producer.disconnect();

@@ -98,6 +98,74 @@ export async function startPrivateSentinel(masterPort: number): Promise<PrivateS
   };
 }
 
+export interface PrivateRedisCluster {
+  readonly nodes: readonly { host: string; port: number }[];
+  stop(): Promise<void>;
+}
+
+/** Three Redis masters joined into a Cluster with redis-cli (no replicas: enough to shard keys). */
+export async function startPrivateRedisCluster(): Promise<PrivateRedisCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'hl7e-rcluster-'));
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const procs: ChildProcess[] = ports.map((port) =>
+    spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, `nodes-${port}.conf`),
+      ],
+      { stdio: 'ignore' },
+    ),
+  );
+  const stop = async () => {
+    for (const p of procs) p.kill('SIGKILL');
+    await Promise.all(
+      procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)))),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const port of ports) await waitFor(() => canConnect(port), 'private redis cluster node');
+    execFileSync(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
+      { stdio: 'ignore' },
+    );
+    await waitFor(
+      () =>
+        ports.every((port) =>
+          execFileSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).includes(
+            'cluster_state:ok',
+          ),
+        ),
+      'private redis cluster',
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { nodes: ports.map((port) => ({ host: '127.0.0.1', port })), stop };
+}
+
 export interface PrivatePostgres {
   readonly url: string;
   readonly port: number;
