@@ -1,4 +1,5 @@
-import type { Segment } from '../hl7/segment.js';
+import { unescape } from '../hl7/escape.js';
+import { nthPart, type Segment } from '../hl7/segment.js';
 import type { Converter } from './converter.js';
 import { compileFhirPath, type Setter } from './fhir-path.js';
 import type { RuleSpec } from './mapping-files.js';
@@ -105,7 +106,14 @@ export function compileFieldRule(rule: RuleSpec, env: RuleEnvironment, key: stri
   const convert = hasConstant ? undefined : compileValue(rule, env, key);
   if (!hasConstant && convert === undefined) return undefined;
   const resourceType = rule.resource;
+  const plainText = !hasConstant && rule.type === undefined && rule.vocabulary === undefined && !resourceType;
   const apply = (rep: string, target: Record<string, unknown>, run: MappingRun): void => {
+    if (plainText) {
+      // The commonest field rule (an id, a code, a date as text): read without making an element.
+      const text = repetitionText(rep, component ?? 1, run).trim();
+      if (text !== '') set(target, text);
+      return;
+    }
     let el = new V2Element(rep, 0, run.message.delimiters, run.message.options);
     if (component !== undefined) el = el.part(component);
     if (el.isEmpty || el.isNull) return;
@@ -202,6 +210,16 @@ export function datatypeConverter(rules: readonly ComponentRule[]): ElementConve
 /** A built-in converter wrapped to the compiled form. */
 export function builtinConverter(fn: Converter): ElementConverter {
   return (el, run) => fn(el, run);
+}
+
+/** The decoded text of one component's first subcomponent of a field repetition ('' for `""`). */
+function repetitionText(rep: string, component: number, run: MappingRun): string {
+  if (rep === '' || rep === '""') return '';
+  const d = run.message.delimiters;
+  const comp = nthPart(rep, d.component, component);
+  if (comp === undefined || comp === '' || comp === '""') return '';
+  const sub = nthPart(comp, d.subcomponent, 1) ?? '';
+  return sub === '' ? '' : unescape(sub, d, run.message.options);
 }
 
 function firstRepetition(whole: string, sep: string): string {
