@@ -70,7 +70,11 @@ export function parseRetryAfter(
   if (/^\d+$/.test(text)) {
     ms = Number(text) * 1000;
   } else {
-    const at = Date.parse(text);
+    // All three HTTP-date forms (IMF-fixdate, rfc850, asctime) open with a day name; Date.parse alone
+    // would also take `-5` or `2026`.
+    if (!/^[A-Za-z]{3}/.test(text)) return undefined;
+    // asctime carries no zone; every HTTP-date is GMT, whatever the engine's local zone.
+    const at = Date.parse(/GMT$/.test(text) ? text : `${text} GMT`);
     if (Number.isNaN(at)) return undefined;
     ms = Math.max(0, at - now);
   }

@@ -1,0 +1,187 @@
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A request as the test FHIR server received it. */
+export interface RecordedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** What the server does with one request. */
+export type ScriptedResponse =
+  | {
+      readonly status: number;
+      readonly headers?: Readonly<Record<string, string>>;
+      /** Objects are sent as JSON. */
+      readonly body?: unknown;
+    }
+  | { readonly hang: true }
+  | { readonly reset: true };
+
+export type Script =
+  | readonly ScriptedResponse[]
+  | ((req: RecordedRequest, index: number) => ScriptedResponse | Promise<ScriptedResponse>);
+
+export interface TokenEndpointOptions {
+  readonly expiresIn?: number;
+  readonly clientId?: string;
+  readonly clientSecret?: string;
+}
+
+/**
+ * A real HTTP server on a random loopback port that speaks just enough FHIR for delivery tests: it
+ * records every request and answers from a script (a list, used in order and then repeating the last
+ * response, or a function). `/token` is an OAuth2 client-credentials endpoint.
+ */
+export class TestFhirServer {
+  readonly requests: RecordedRequest[] = [];
+  readonly tokenRequests: RecordedRequest[] = [];
+  /** Tokens issued so far: `token-1`, `token-2`, … */
+  tokensIssued = 0;
+  private server: Server | undefined;
+  private readonly hanging = new Set<IncomingMessage>();
+
+  constructor(
+    public script: Script = [okTransaction()],
+    public token: TokenEndpointOptions = {},
+  ) {}
+
+  get baseUrl(): string {
+    return `${this.origin}/fhir`;
+  }
+
+  get tokenUrl(): string {
+    return `${this.origin}/token`;
+  }
+
+  private get origin(): string {
+    const addr = this.server?.address() as AddressInfo | null;
+    if (!addr) throw new Error('server not started');
+    return `http://127.0.0.1:${addr.port}`;
+  }
+
+  async start(): Promise<this> {
+    if (this.server) return this;
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const rec: RecordedRequest = {
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        };
+        void this.answer(req, rec).then((r) => {
+          if ('hang' in r) {
+            this.hanging.add(req);
+            return;
+          }
+          if ('reset' in r) {
+            req.socket.destroy();
+            return;
+          }
+          const text =
+            r.body === undefined ? '' : typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
+          res.writeHead(r.status, {
+            ...(text ? { 'content-type': 'application/fhir+json' } : {}),
+            ...r.headers,
+          });
+          res.end(text);
+        });
+      });
+    });
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return this;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    for (const req of this.hanging) req.socket.destroy();
+    this.hanging.clear();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async answer(req: IncomingMessage, rec: RecordedRequest): Promise<ScriptedResponse> {
+    if (req.url === '/token') {
+      this.tokenRequests.push(rec);
+      return this.issueToken(rec);
+    }
+    const index = this.requests.length;
+    this.requests.push(rec);
+    const s = this.script;
+    if (typeof s === 'function') return s(rec, index);
+    const r = s[Math.min(index, s.length - 1)];
+    if (!r) throw new Error('empty script');
+    return r;
+  }
+
+  private issueToken(rec: RecordedRequest): ScriptedResponse {
+    const form = new URLSearchParams(rec.body);
+    const { clientId, clientSecret, expiresIn = 3600 } = this.token;
+    if (
+      rec.headers['content-type'] !== 'application/x-www-form-urlencoded' ||
+      form.get('grant_type') !== 'client_credentials' ||
+      (clientId !== undefined && form.get('client_id') !== clientId) ||
+      (clientSecret !== undefined && form.get('client_secret') !== clientSecret)
+    ) {
+      return { status: 401, body: { error: 'invalid_client' } };
+    }
+    this.tokensIssued++;
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+      body: { access_token: `token-${this.tokensIssued}`, token_type: 'Bearer', expires_in: expiresIn },
+    };
+  }
+}
+
+/** 200 with a transaction-response Bundle. */
+export function okTransaction(count = 1): ScriptedResponse {
+  return {
+    status: 200,
+    body: {
+      resourceType: 'Bundle',
+      type: 'transaction-response',
+      entry: Array.from({ length: count }, (_, i) => ({
+        response: { status: '201 Created', location: `Patient/p${i + 1}/_history/1` },
+      })),
+    },
+  };
+}
+
+/** 201 for one conditional interaction, with Location and the created resource. */
+export function created(resourceType: string, id: string): ScriptedResponse {
+  return {
+    status: 201,
+    headers: { location: `${resourceType}/${id}/_history/1`, etag: 'W/"1"' },
+    body: { resourceType, id, meta: { versionId: '1' } },
+  };
+}
+
+export function operationOutcome(status: number, diagnostics: string): ScriptedResponse {
+  return {
+    status,
+    body: {
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'invalid', diagnostics }],
+    },
+  };
+}
+
+export function unavailable(retryAfter?: string): ScriptedResponse {
+  return { status: 503, ...(retryAfter === undefined ? {} : { headers: { 'retry-after': retryAfter } }) };
+}
+
+export function tooManyRequests(retryAfter: string): ScriptedResponse {
+  return { status: 429, headers: { 'retry-after': retryAfter } };
+}
+
+export const HANG: ScriptedResponse = { hang: true };
+export const RESET: ScriptedResponse = { reset: true };
