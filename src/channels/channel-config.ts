@@ -1,3 +1,4 @@
+import type { FhirAuthConfig } from '../delivery/fhir-auth.js';
 import type { ConditionSpec } from '../hl7/condition.js';
 
 /** A channel as the engine runs it: validated, defaults applied, frozen. Mirrors channel.schema.json. */
@@ -44,6 +45,10 @@ export interface DestinationConfig {
     readonly baseUrl: string;
     readonly mode: 'transaction' | 'conditional-put';
     readonly timeoutMs: number;
+    /** Extra HTTP headers on every request (secrets belong in `auth`). */
+    readonly headers?: Readonly<Record<string, string>>;
+    /** How the engine authenticates (delivery/fhir-auth.ts); secrets are read from env or file. */
+    readonly auth?: FhirAuthConfig;
   };
   readonly mllp?: { readonly host: string; readonly port: number; readonly ackTimeoutMs: number };
 }

@@ -96,6 +96,36 @@ describe('validate', () => {
   });
 });
 
+describe('FHIR destination auth and headers', () => {
+  const dest = (auth: string) =>
+    `destinations:\n  - name: ehr\n    fhir:\n      baseUrl: https://ehr.example.org/fhir\n      headers: { X-Site: mercy }\n${auth}`;
+  it('accepts each auth type with its secrets read from env or file', () => {
+    const oauth = load(
+      dest(
+        '      auth:\n        type: oauth2-client-credentials\n        tokenUrl: https://ehr.example.org/token\n' +
+          '        clientId: hl7e\n        clientSecret: { env: EHR_SECRET }\n        scopes: [system/*.write]\n',
+      ),
+    );
+    expect(oauth.problems).toEqual([]);
+    expect(oauth.channels[0]?.destinations[0]?.fhir).toMatchObject({
+      headers: { 'X-Site': 'mercy' },
+      auth: { type: 'oauth2-client-credentials', clientSecret: { env: 'EHR_SECRET' } },
+    });
+    expect(
+      load(dest('      auth: { type: basic, username: u, password: { file: /run/secrets/p } }\n')).problems,
+    ).toEqual([]);
+    expect(load(dest('      auth: { type: none }\n')).problems).toEqual([]);
+  });
+  it('refuses a secret written into the channel file, and names what a type lacks', () => {
+    expect(problems(dest('      auth:\n        type: bearer\n        token: plain-text\n'))).toEqual([
+      '12 destinations.0.fhir.auth.token: must be object',
+    ]);
+    expect(problems(dest('      auth:\n        type: basic\n        username: u\n'))).toEqual([
+      '10 destinations.0.fhir.auth.password: required key is missing',
+    ]);
+  });
+});
+
 describe('mapping', () => {
   it('accepts a mapping name', () => {
     expect(load('mapping: lab-results-ORU\n').channels[0]?.mapping).toBe('lab-results-ORU');

@@ -52,7 +52,7 @@ export function readYamlFile(file: string): { yaml: YamlFile } | { problems: Fil
 export function schemaProblems(
   errors: readonly ErrorObject[],
   yaml: YamlFile,
-  oneOfMessage: string,
+  oneOfMessage: string | ((key: string) => string),
 ): FileProblem[] {
   const relevant = errors.filter((e) => e.keyword !== 'if');
   const oneOfs = relevant.filter((e) => e.keyword === 'oneOf');
@@ -68,7 +68,11 @@ export function schemaProblems(
 }
 
 /** An ajv error as a problem an analyst can act on: file, line, dotted key, plain message. */
-function schemaProblem(e: ErrorObject, yaml: YamlFile, oneOfMessage: string): FileProblem {
+function schemaProblem(
+  e: ErrorObject,
+  yaml: YamlFile,
+  oneOfMessage: string | ((key: string) => string),
+): FileProblem {
   const path = e.instancePath.split('/').slice(1).map(decodeURIComponent);
   let key = path.join('.');
   let message = e.message ?? 'invalid';
@@ -79,7 +83,7 @@ function schemaProblem(e: ErrorObject, yaml: YamlFile, oneOfMessage: string): Fi
   } else if (e.keyword === 'enum') {
     message = `must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
   } else if (e.keyword === 'oneOf') {
-    message = oneOfMessage;
+    message = typeof oneOfMessage === 'string' ? oneOfMessage : oneOfMessage(key);
   } else if (e.keyword === 'required') {
     key = [...path, String((e.params as { missingProperty: string }).missingProperty)].join('.');
     message = 'required key is missing';
