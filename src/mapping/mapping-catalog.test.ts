@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from '../hl7/index.js';
 import { convertMessage } from './conversion.js';
-import { BUILTIN_MAPPINGS_DIR, MappingCatalog } from './mapping-catalog.js';
+import { BUILTIN_MAPPINGS_DIR, MappingCatalog, siteMappingDirs } from './mapping-catalog.js';
 
 // A site folder in front of the shipped maps, as HL7E_MAPPINGS_DIR puts it (made-up data).
 const site = mkdtempSync(join(tmpdir(), 'hl7e-site-maps-'));
@@ -117,5 +117,27 @@ describe('MappingCatalog: problems name the file, line and key', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+const siteRoot = mkdtempSync(join(tmpdir(), 'hl7e-site-dirs-'));
+afterAll(() => rmSync(siteRoot, { recursive: true, force: true }));
+
+describe('siteMappingDirs', () => {
+  it('puts an existing site folder before the shipped one', () => {
+    const site = join(siteRoot, 'site');
+    mkdirSync(site);
+    expect(siteMappingDirs(site)).toEqual([site, BUILTIN_MAPPINGS_DIR]);
+  });
+
+  it('skips a site folder that does not exist', () => {
+    expect(siteMappingDirs(join(siteRoot, 'absent'))).toEqual([BUILTIN_MAPPINGS_DIR]);
+  });
+
+  it('lists the shipped folder once when the site folder is the same (run from the repository root)', () => {
+    const link = join(siteRoot, 'link');
+    symlinkSync(BUILTIN_MAPPINGS_DIR, link);
+    expect(siteMappingDirs(link)).toEqual([BUILTIN_MAPPINGS_DIR]);
+    expect(siteMappingDirs(BUILTIN_MAPPINGS_DIR)).toEqual([BUILTIN_MAPPINGS_DIR]);
   });
 });

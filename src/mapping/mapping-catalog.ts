@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
@@ -42,6 +42,19 @@ export interface MappingSource<T = unknown> {
 
 /** The mappings that ship with the engine: `mappings/` at the package root (src/mapping/../../mappings). */
 export const BUILTIN_MAPPINGS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'mappings');
+
+/**
+ * The folders a catalog is loaded from, site first: `siteDir` (HL7E_MAPPINGS_DIR, default ./mappings)
+ * when it exists, then the shipped maps. Run from the repository root, ./mappings *is* the shipped folder
+ * (also through a link): listed once.
+ */
+export function siteMappingDirs(siteDir: string): string[] {
+  const builtin = realpathSync(BUILTIN_MAPPINGS_DIR);
+  const site = resolve(siteDir);
+  if (!existsSync(site)) return [builtin];
+  const real = realpathSync(site);
+  return real === builtin ? [builtin] : [real, builtin];
+}
 
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
 const validateFile = ajv.compile(schema);
@@ -106,12 +119,7 @@ export class MappingCatalog {
 
   /** The site's folder (when it exists and is not the shipped one) before the shipped mappings. */
   static forSite(siteDir: string): MappingCatalog {
-    const site = resolve(siteDir);
-    return MappingCatalog.load(
-      existsSync(site) && site !== BUILTIN_MAPPINGS_DIR
-        ? [site, BUILTIN_MAPPINGS_DIR]
-        : [BUILTIN_MAPPINGS_DIR],
-    );
+    return MappingCatalog.load(siteMappingDirs(siteDir));
   }
 
   /** Every problem of every file: schema problems and what compiling each message map finds. */
