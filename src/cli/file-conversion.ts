@@ -6,7 +6,7 @@ import { parse } from '../hl7/index.js';
 import { type ConversionResult, convertMessage } from '../mapping/conversion.js';
 import type { MappingCatalog } from '../mapping/mapping-catalog.js';
 import { CliError, EXIT } from './cli-error.js';
-import { readMessageFile } from './message-file.js';
+import { messagesOf } from './message-file.js';
 
 /** What a conversion depends on besides the message: from the command line or a channel file. */
 export interface ConversionSettings {
@@ -36,8 +36,9 @@ export interface ConvertedMessage {
  * input the engine cannot convert (malformed, no map for its type, no such map), 1 for an invalid map.
  */
 export async function convertFile(file: string, settings: ConversionSettings): Promise<ConvertedMessage[]> {
+  // Read once: the bytes are both what is split into messages and what a single message's SHA-256 is of.
   const bytes = await readFile(file);
-  const messages = await readMessageFile(file, settings.charset);
+  const messages = messagesOf(file, bytes, settings.charset);
   const many = messages.length > 1;
   if (messages.length === 0) throw failure(new EngineError('HL7_NOT_A_MESSAGE'), undefined);
   return messages.map((m) => {

@@ -15,7 +15,11 @@ export interface FileMessage {
  * simply one after another (each starting at MSH). The file's bytes are decoded per the first MSH-18.
  */
 export async function readMessageFile(file: string, fallbackCharset?: string): Promise<FileMessage[]> {
-  const raw = await readFile(file);
+  return messagesOf(file, await readFile(file), fallbackCharset);
+}
+
+/** The messages in a file's bytes already read (`file` only labels them). */
+export function messagesOf(file: string, raw: Buffer, fallbackCharset?: string): FileMessage[] {
   const { text, charset } = decodeHl7(raw, fallbackCharset);
   const texts = isBatch(text) ? parseBatch(text).messages.map((m) => m.text) : splitMessages(text);
   return texts.map((t, i) => ({ label: `${file}#${i + 1}`, text: t, charset }));

@@ -92,11 +92,13 @@ export function mapMessage(map: CompiledMessageMap, message: Hl7Message, opts: M
     const entries = map.entries.get(name);
     if (!entries) continue;
     run.at(seg, i, occ);
-    run.readPath = (path) => readFromNode(path, node, message);
+    // What this occurrence's conditions read (entry `when` and rule `when` alike): ancestors first.
+    const source = { values: (path: string) => readFromNode(path, node, message) };
+    run.readPath = source.values;
     for (const entry of entries) {
       if (entry.parent && !(parent ? entry.parent.has(parent.segment.name) : entry.parent.size === 0))
         continue;
-      if (entry.when && !entry.when(nodeSource(node, message))) continue;
+      if (entry.when && !entry.when(source)) continue;
       if (entry.into) {
         for (const target of entry.into) {
           const found = findUp(parent, target.name);
@@ -170,11 +172,7 @@ function findUp(node: Node | undefined, name: string): MappedResource | undefine
   return undefined;
 }
 
-/** An entry's `when` and `identity.from`: a path on an ancestor's segment reads that ancestor's occurrence. */
-function nodeSource(node: Node, message: Hl7Message) {
-  return { values: (path: string) => readFromNode(path, node, message) };
-}
-
+/** A path on an ancestor's segment reads that ancestor's occurrence (entry `when`, `identity.from`). */
 function readFromNode(path: string, node: Node, message: Hl7Message): string[] {
   const p = compilePath(path);
   if (p.occurrence === undefined) {

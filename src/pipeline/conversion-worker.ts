@@ -24,7 +24,7 @@ if (port) {
   const channels = new Map(data.channels.map((c) => [c.name, c]));
   const catalog = MappingCatalog.forSite(data.mappingsDir);
   // Compile every message map now: the first message should not pay for it.
-  for (const name of catalog.messageMapNames()) catalog.check(name);
+  catalog.checkAll();
   port.on('message', (req: ConversionRequest) => {
     port.postMessage({ id: req.id, results: req.items.map((item) => convertItem(item, channels, catalog)) });
   });
