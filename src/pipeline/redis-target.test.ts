@@ -27,6 +27,21 @@ afterAll(async () => {
   await master?.stop();
 });
 
+/** One job per partition goes in; the workers must hand every one of them to the handler. */
+async function expectEveryJobHandled(q: WorkQueues, partitions: number): Promise<void> {
+  const seen: string[] = [];
+  q.runProcessWorkers(
+    async (_partition, id) => {
+      seen.push(id);
+    },
+    () => {},
+  );
+  const items = Array.from({ length: partitions }, (_, partition) => ({ id: randomUUID(), partition }));
+  await q.enqueueProcess(items);
+  for (let i = 0; i < 100 && seen.length < items.length; i++) await new Promise((r) => setTimeout(r, 50));
+  expect(seen.sort()).toEqual(items.map((i) => i.id).sort());
+}
+
 describe('Redis through Sentinel', () => {
   it('reads HL7E_REDIS_SENTINELS', () => {
     expect(hostPorts('HL7E_REDIS_SENTINELS', '10.0.0.1:26379, sentinel-b:26380')).toEqual([
@@ -69,17 +84,7 @@ describe('Redis through Sentinel', () => {
       processGatherMs: 0,
     });
     try {
-      const seen: string[] = [];
-      q.runProcessWorkers(
-        async (_partition, id) => {
-          seen.push(id);
-        },
-        () => {},
-      );
-      const ids = [randomUUID(), randomUUID()];
-      await q.enqueueProcess(ids.map((id, partition) => ({ id, partition })));
-      for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
-      expect(seen.sort()).toEqual([...ids].sort());
+      await expectEveryJobHandled(q, 2);
     } finally {
       await q.close();
     }
@@ -119,17 +124,7 @@ describe('Redis Cluster', () => {
       processGatherMs: 0,
     });
     try {
-      const seen: string[] = [];
-      q.runProcessWorkers(
-        async (_partition, id) => {
-          seen.push(id);
-        },
-        () => {},
-      );
-      const items = Array.from({ length: 4 }, (_, partition) => ({ id: randomUUID(), partition }));
-      await q.enqueueProcess(items);
-      for (let i = 0; i < 100 && seen.length < items.length; i++) await new Promise((r) => setTimeout(r, 50));
-      expect(seen.sort()).toEqual(items.map((i) => i.id).sort());
+      await expectEveryJobHandled(q, 4);
     } finally {
       await q.close();
     }
