@@ -8,11 +8,12 @@
  * collision weakness does not matter here: the id is not a security boundary, and its inputs are engine-made
  * (message SHA-256, mapping hash, entry position), not attacker-chosen bytes.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 
 /** This engine's namespace UUID (random, fixed forever: changing it changes every id ever derived). */
 export const HL7E_NAMESPACE = 'adc73406-a325-4a0b-adde-a186358625a5';
 const NAMESPACE_BYTES = Buffer.from(HL7E_NAMESPACE.replaceAll('-', ''), 'hex');
+/** The namespace's hash state, computed once and copied: a message makes dozens of ids (bench:map). */
 const NAMESPACE_STATE = createHash('sha1').update(NAMESPACE_BYTES);
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
@@ -22,10 +23,7 @@ const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padSt
  * `<UTF-8 byte length>:<part>` so that part boundaries count: ('ab', 'c') and ('a', 'bc') differ.
  */
 export function deterministicUuid(...parts: string[]): string {
-  // The namespace's hash state is computed once and copied: a message makes dozens of ids (bench:map).
-  const h = NAMESPACE_STATE.copy();
-  for (const part of parts) h.update(`${Buffer.byteLength(part, 'utf8')}:${part}`, 'utf8');
-  return format(h.digest());
+  return format(hashed(NAMESPACE_STATE, parts).digest());
 }
 
 /**
@@ -33,27 +31,18 @@ export function deterministicUuid(...parts: string[]): string {
  * SHA-256 and mapping version, and only the entry key differs.
  */
 export function uuidFactory(...prefix: string[]): (key: string) => string {
-  const state = NAMESPACE_STATE.copy();
-  for (const part of prefix) state.update(`${Buffer.byteLength(part, 'utf8')}:${part}`, 'utf8');
-  return (key) =>
-    format(
-      state
-        .copy()
-        .update(`${Buffer.byteLength(key, 'utf8')}:${key}`, 'utf8')
-        .digest(),
-    );
+  const state = hashed(NAMESPACE_STATE, prefix);
+  return (key) => format(hashed(state, [key]).digest());
 }
 
 /**
  * `(n) => uuid` for the n-th entry of one Bundle: one SHA-1 over the prefix, then n (below 2^48) XORed
- * into the last six bytes, version and variant bits untouched. Entry fullUrls need only be unique within
- * their Bundle and the same for the same message and mapping; deriving them costs no hash per entry (a
- * hash per entry was a tenth of bench:map). Not for ids a server keeps (use deterministicUuid).
+ * into the last six bytes, version and variant bits untouched. Deterministic for the same message and
+ * mapping, distinct within the Bundle, and as unlikely to meet another message's ids as a v5 id (the base
+ * hash covers the message's SHA-256) — at no hash per entry (a hash per entry was a tenth of bench:map).
  */
 export function sequentialUuids(...prefix: string[]): (n: number) => string {
-  const state = NAMESPACE_STATE.copy();
-  for (const part of prefix) state.update(`${Buffer.byteLength(part, 'utf8')}:${part}`, 'utf8');
-  const base = state.digest();
+  const base = hashed(NAMESPACE_STATE, prefix).digest();
   const bytes = Buffer.allocUnsafe(16);
   return (n) => {
     base.copy(bytes, 0, 0, 16);
@@ -64,6 +53,13 @@ export function sequentialUuids(...prefix: string[]): (n: number) => string {
     }
     return format(bytes);
   };
+}
+
+/** A copy of `state` with each part added as `<UTF-8 byte length>:<part>` (the state is copied, not used). */
+function hashed(state: Hash, parts: readonly string[]): Hash {
+  const h = state.copy();
+  for (const part of parts) h.update(`${Buffer.byteLength(part, 'utf8')}:${part}`, 'utf8');
+  return h;
 }
 
 /** A plain RFC 4122 version-5 UUID of `name` (UTF-8) in `namespace`. */
