@@ -31,6 +31,13 @@ import {
 import type { Vocabularies } from './vocabulary.js';
 import { loadVocabularies } from './vocabulary-loader.js';
 
+/** What compiling one message map collects: the files it used (for its version), problems, data-type maps. */
+interface BuildState {
+  readonly used: Map<string, string>;
+  readonly problems: FileProblem[];
+  readonly datatypes: Map<string, ElementConverter | 'compiling' | undefined>;
+}
+
 /** One mapping file as loaded: its parsed spec, where it is, and the hash of its bytes. */
 export interface MappingSource<T = unknown> {
   readonly kind: MappingKind;
@@ -206,25 +213,12 @@ export class MappingCatalog {
       return problems;
     }
     const { spec, files } = resolved;
-    const used = new Map<string, string>(files.map((s) => [`messages/${s.name}`, s.sha256]));
-    const datatypes = new Map<string, ElementConverter | 'compiling' | undefined>();
+    const build: BuildState = {
+      used: new Map<string, string>(files.map((s) => [`messages/${s.name}`, s.sha256])),
+      problems,
+      datatypes: new Map(),
+    };
     const msgSource = this.#sources.messages.get(name) as MappingSource;
-
-    const envFor = (src: MappingSource, keyPrefix: string): RuleEnvironment => ({
-      converter: (type, key) => this.#converter(type, datatypes, used, problems, src, `${keyPrefix}${key}`),
-      hasVocabulary: (table, key) => {
-        const hash = this.vocabulary.hashOf(table);
-        if (hash === undefined) {
-          problems.push(at(src, `${keyPrefix}${key}`, `vocabulary ${table} is not defined`));
-          return false;
-        }
-        used.set(`vocabulary/${table}`, hash);
-        return true;
-      },
-      condition: (spec, key) =>
-        conditionOrProblem(spec, (m) => problems.push(at(src, `${keyPrefix}${key}`, m))),
-      problem: (key, message) => problems.push(at(src, `${keyPrefix}${key}`, message)),
-    });
 
     const segmentMaps = new Map<string, { resourceType: string; rules: FieldRule[] } | undefined>();
     const segmentMap = (mapName: string, key: string) => {
@@ -235,18 +229,20 @@ export class MappingCatalog {
         segmentMaps.set(mapName, undefined);
         return undefined;
       }
-      used.set(`segments/${mapName}`, src.sha256);
+      build.used.set(`segments/${mapName}`, src.sha256);
       const base = src.spec as SegmentMapSpec;
       const override = spec.segments?.[mapName];
       const rules: FieldRule[] = [];
       const removed = new Set(override?.remove ?? []);
+      const env = this.#env(build, src);
+      const siteEnv = this.#env(build, msgSource);
       base.rules.forEach((r, i) => {
         if (removed.has(r.to)) return;
-        const compiled = compileFieldRule(r, envFor(src, ''), `rules.${i}`);
+        const compiled = compileFieldRule(r, env, `rules.${i}`);
         if (compiled) rules.push(compiled);
       });
       (override?.add ?? []).forEach((r: RuleSpec, i) => {
-        const compiled = compileFieldRule(r, envFor(msgSource, ''), `segments.${mapName}.add.${i}`);
+        const compiled = compileFieldRule(r, siteEnv, `segments.${mapName}.add.${i}`);
         if (compiled) rules.push(compiled);
       });
       const out = { resourceType: base.resource, rules };
@@ -258,7 +254,7 @@ export class MappingCatalog {
       segmentMap,
       condition: (c, key) => conditionOrProblem(c, (m) => problems.push(at(msgSource, key, m))),
       problem: (key, message) => problems.push(at(msgSource, key, message)),
-      version: () => versionHash(used),
+      version: () => versionHash(build.used),
     });
     return problems.length > 0 ? problems : compiled;
   }
@@ -286,14 +282,32 @@ export class MappingCatalog {
     return { spec: extendMessageMap(base.spec, own), files: [...base.files, src] };
   }
 
+  /** What the rule compiler may ask while compiling a rule of `src`; problems point into `src`. */
+  #env(build: BuildState, src: MappingSource): RuleEnvironment {
+    const problem = (key: string, message: string) => build.problems.push(at(src, key, message));
+    return {
+      converter: (type, key) => this.#converter(type, build, src, key),
+      hasVocabulary: (table, key) => {
+        const hash = this.vocabulary.hashOf(table);
+        if (hash === undefined) {
+          problem(key, `vocabulary ${table} is not defined`);
+          return false;
+        }
+        build.used.set(`vocabulary/${table}`, hash);
+        return true;
+      },
+      condition: (spec, key) => conditionOrProblem(spec, (m) => problem(key, m)),
+      problem,
+    };
+  }
+
   #converter(
     type: string,
-    datatypes: Map<string, ElementConverter | 'compiling' | undefined>,
-    used: Map<string, string>,
-    problems: FileProblem[],
+    build: BuildState,
     from: MappingSource,
     key: string,
   ): ElementConverter | undefined {
+    const { datatypes, problems, used } = build;
     const src = this.#sources.datatypes.get(type);
     if (!src) {
       const builtin = BUILTIN_CONVERTERS[type];
@@ -311,20 +325,7 @@ export class MappingCatalog {
     used.set(`datatypes/${type}`, src.sha256);
     const spec = src.spec as DatatypeMapSpec;
     const rules: ComponentRule[] = [];
-    const env: RuleEnvironment = {
-      converter: (t, k) => this.#converter(t, datatypes, used, problems, src, k),
-      hasVocabulary: (table, k) => {
-        const hash = this.vocabulary.hashOf(table);
-        if (hash === undefined) {
-          problems.push(at(src, k, `vocabulary ${table} is not defined`));
-          return false;
-        }
-        used.set(`vocabulary/${table}`, hash);
-        return true;
-      },
-      condition: (c, k) => conditionOrProblem(c, (m) => problems.push(at(src, k, m))),
-      problem: (k, m) => problems.push(at(src, k, m)),
-    };
+    const env = this.#env(build, src);
     spec.rules.forEach((r, i) => {
       const compiled = compileComponentRule(r, env, `rules.${i}`);
       if (compiled) rules.push(compiled);
