@@ -119,6 +119,33 @@ export class KeyRing {
     return loading;
   }
 
+  /**
+   * A long-lived secret with a fixed id (e.g. the ordering-key HMAC secret), kept like a data key:
+   * wrapped by the master key in the repository, rewrapped on rotation, never used to encrypt records
+   * (it is stored retired). The first engine to ask creates it; all others unwrap the same one. Returns
+   * the caller's own copy (the ring zeroes its buffers on eviction).
+   */
+  async namedSecret(id: string): Promise<Buffer> {
+    this.#assertOpen();
+    if (!(await this.#repo.get(id))) {
+      const generated = await this.#provider.generateDataKey(dataKeyContext(id));
+      generated.plaintext.fill(0);
+      try {
+        await this.#repo.insert({
+          id,
+          provider: this.#provider.name,
+          masterKeyId: generated.masterKeyId,
+          wrappedKey: generated.wrappedKey,
+        });
+        await this.#repo.retire(id);
+      } catch (err) {
+        // Another engine created it first: use theirs. Anything else is a real failure.
+        if (!(await this.#repo.get(id))) throw err;
+      }
+    }
+    return Buffer.from(await this.decryptionKey(id));
+  }
+
   /** Replaces the current data key now (shares a rotation already under way). */
   async rotateDataKey(): Promise<{ id: string }> {
     this.#assertOpen();

@@ -41,6 +41,10 @@ export interface OrderingPolicy {
 
 export interface DestinationConfig {
   readonly name: string;
+  readonly retry: RetryPolicy;
+  readonly circuitBreaker: CircuitBreakerPolicy;
+  /** Deliveries in flight at once per engine process (MLLP: always 1). */
+  readonly concurrency: number;
   readonly fhir?: {
     readonly baseUrl: string;
     readonly mode: 'transaction' | 'conditional-put';
@@ -50,7 +54,65 @@ export interface DestinationConfig {
     /** How the engine authenticates (delivery/fhir-auth.ts); secrets are read from env or file. */
     readonly auth?: FhirAuthConfig;
   };
-  readonly mllp?: { readonly host: string; readonly port: number; readonly ackTimeoutMs: number };
+  readonly mllp?: {
+    readonly host: string;
+    readonly port: number;
+    readonly ackTimeoutMs: number;
+    /** An ACK that never came: resend (at-least-once) or hold the delivery for a person. */
+    readonly onAckTimeout: 'resend' | 'hold';
+    /** PEM paths relative to the channel file. */
+    readonly tls?: {
+      readonly ca?: string;
+      readonly cert?: string;
+      readonly key?: string;
+      readonly servername?: string;
+      readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+    };
+  };
+}
+
+/** A destination as written: everything with a default may be left out. */
+export type DestinationInput = Pick<DestinationConfig, 'name' | 'fhir'> & {
+  readonly retry?: Partial<RetryPolicy>;
+  readonly circuitBreaker?: Partial<CircuitBreakerPolicy>;
+  readonly concurrency?: number;
+  readonly mllp?: Omit<NonNullable<DestinationConfig['mllp']>, 'onAckTimeout' | 'ackTimeoutMs'> &
+    Partial<Pick<NonNullable<DestinationConfig['mllp']>, 'onAckTimeout' | 'ackTimeoutMs'>>;
+};
+
+/** Fills in a destination's defaults (ajv fills them only inside objects that are present). */
+export function destinationWithDefaults(dest: DestinationInput): DestinationConfig {
+  const d = CHANNEL_DEFAULTS.destination;
+  const { mllp, ...rest } = dest;
+  return {
+    ...rest,
+    retry: { ...d.retry, ...dest.retry },
+    circuitBreaker: { ...d.circuitBreaker, ...dest.circuitBreaker },
+    concurrency: mllp ? 1 : (dest.concurrency ?? d.fhirConcurrency),
+    ...(mllp
+      ? {
+          mllp: {
+            ...mllp,
+            ackTimeoutMs: mllp.ackTimeoutMs ?? d.mllpAckTimeoutMs,
+            onAckTimeout: mllp.onAckTimeout ?? 'resend',
+          },
+        }
+      : {}),
+  };
+}
+
+/** Backoff of one destination's deliveries (delivery/retry-policy.ts computes the delays). */
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly initialDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+/** When a destination's breaker opens (delivery/circuit-breaker.ts). */
+export interface CircuitBreakerPolicy {
+  readonly failureRatio: number;
+  readonly minimumRequests: number;
+  readonly openMs: number;
 }
 
 export const CHANNEL_DEFAULTS = {
@@ -59,6 +121,13 @@ export const CHANNEL_DEFAULTS = {
   ordering: { key: 'PID-3(1)', mode: 'strict' },
   validate: false,
   timezone: 'UTC',
+  destination: {
+    retry: { attempts: 12, initialDelayMs: 1_000, maxDelayMs: 300_000 },
+    circuitBreaker: { failureRatio: 0.5, minimumRequests: 10, openMs: 30_000 },
+    /** FHIR servers take concurrent transactions; MLLP is one message at a time per connection. */
+    fhirConcurrency: 8,
+    mllpAckTimeoutMs: 30_000,
+  },
 } as const;
 
 /** `90s`, `30m`, `24h`, `7d`, `500ms` → milliseconds (the schema's pattern guarantees the shape). */

@@ -124,6 +124,27 @@ describe('FHIR destination auth and headers', () => {
       '10 destinations.0.fhir.auth.password: required key is missing',
     ]);
   });
+  it('accepts SMART backend services with a key from a file, and names what it lacks', () => {
+    const smart = (extra: string) =>
+      dest(
+        '      auth:\n        type: smart-backend-services\n        tokenUrl: https://ehr.example.org/token\n' +
+          `        clientId: hl7e\n${extra}        scopes: [system/*.write]\n`,
+      );
+    const ok = load(smart('        privateKey: { file: /run/secrets/hl7e.pem }\n        keyId: k1\n'));
+    expect(ok.problems).toEqual([]);
+    expect(ok.channels[0]?.destinations[0]?.fhir?.auth).toEqual({
+      type: 'smart-backend-services',
+      tokenUrl: 'https://ehr.example.org/token',
+      clientId: 'hl7e',
+      privateKey: { file: '/run/secrets/hl7e.pem' },
+      keyId: 'k1',
+      scopes: ['system/*.write'],
+    });
+    expect(problems(smart('        privateKey: { env: KEY }\n        algorithm: HS256\n'))).toEqual([
+      '10 destinations.0.fhir.auth.keyId: required key is missing',
+      '15 destinations.0.fhir.auth.algorithm: must be one of: RS384, ES384',
+    ]);
+  });
 });
 
 describe('mapping', () => {

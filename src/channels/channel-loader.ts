@@ -6,7 +6,12 @@ import { resolveCharset } from '../hl7/charset.js';
 import { CONDITION_MESSAGES, compileCondition, isConditionError } from '../hl7/condition.js';
 import { compilePath } from '../hl7/path.js';
 import schema from './channel.schema.json' with { type: 'json' };
-import { CHANNEL_DEFAULTS, type ChannelConfig } from './channel-config.js';
+import {
+  CHANNEL_DEFAULTS,
+  type ChannelConfig,
+  type DestinationInput,
+  destinationWithDefaults,
+} from './channel-config.js';
 
 /** One problem in one channel file, pointing at the line and key an analyst has to fix. */
 export type ChannelProblem = FileProblem;
@@ -28,7 +33,9 @@ export interface LoadedChannels {
 // Compiled once at load (STYLE habit 3); `useDefaults` fills in the documented defaults.
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: false });
 type RawChannel = Omit<ChannelConfig, 'file' | 'ack' | 'duplicates' | 'ordering' | 'destinations'> &
-  Partial<Pick<ChannelConfig, 'ack' | 'duplicates' | 'ordering' | 'destinations'>>;
+  Partial<Pick<ChannelConfig, 'ack' | 'duplicates' | 'ordering'>> & {
+    destinations?: readonly DestinationInput[];
+  };
 const validate = ajv.compile<RawChannel>(schema);
 
 /** Reads every `*.yaml`/`*.yml` in a folder. Problems are collected, never thrown, so all show at once. */
@@ -134,7 +141,7 @@ export function loadChannelFile(
       ordering: { ...d.ordering, ...value.ordering },
       validate: value.validate ?? d.validate,
       timezone: value.timezone ?? d.timezone,
-      destinations: value.destinations ?? [],
+      destinations: (value.destinations ?? []).map(destinationWithDefaults),
       file,
     }),
   };

@@ -7,11 +7,13 @@ import { parseDuration } from '../channels/channel-config.js';
 import { formatProblem, loadChannelDir } from '../channels/channel-loader.js';
 import type { EngineEnv } from '../config/env.js';
 import { formatProblem as formatFileProblem } from '../config/yaml-file.js';
+import { Destination } from '../delivery/destination.js';
 import { EngineError } from '../errors.js';
 import { MappingCatalog } from '../mapping/mapping-catalog.js';
 import { MllpListener, type MllpListenerOptions } from '../mllp/index.js';
 import type { Logger } from '../observability/logger.js';
 import { ConversionPool } from '../pipeline/conversion-pool.js';
+import { DeliveryStep } from '../pipeline/delivery-step.js';
 import { GroupCommit } from '../pipeline/group-commit.js';
 import { createIntake, oversizeNak } from '../pipeline/intake.js';
 import { MappingGaps } from '../pipeline/mapping-gaps.js';
@@ -20,7 +22,7 @@ import type { MessageSink } from '../pipeline/message-sink.js';
 import { Processor } from '../pipeline/processor.js';
 import { RawHandoff } from '../pipeline/raw-handoff.js';
 import { Reconciler } from '../pipeline/reconciler.js';
-import { WorkQueues } from '../pipeline/work-queues.js';
+import { type DeliveryQueueSpec, destinationKey, WorkQueues } from '../pipeline/work-queues.js';
 import { DataKeyRepo } from '../store/data-key-repo.js';
 import { DeliveryRepo } from '../store/delivery-repo.js';
 import { MessageRepo } from '../store/message-repo.js';
@@ -42,6 +44,10 @@ export interface ChannelAddress {
 
 /** Raw bytes kept for this process's own processing step (see RawHandoff): ~50k typical messages. */
 const HANDOFF_BYTES = 64 << 20;
+/** The keyring's id of the ordering-key HMAC secret (pipeline/ordering.ts deliveryOrderKey). */
+const ORDER_SECRET_ID = 'ks_delivery_order_v1';
+/** How long an MLLP destination may take to connect, on top of its ACK timeout (MllpSender's default). */
+const MLLP_CONNECT_MS = 10_000;
 
 /**
  * Wiring only (DESIGN: daemon/ holds no domain logic): builds store, key provider, archive, queues,
@@ -87,6 +93,7 @@ export class Daemon {
         prefix: env.queuePrefix,
         partitions: env.partitions,
         processGatherMs: env.processGatherMs,
+        destinations: deliveryQueues(channels),
         ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
       });
       this.#onStop('queues', () => queues.close());
@@ -114,6 +121,7 @@ export class Daemon {
       this.#onStop('keyring', () => keyring.close());
       const archive = new RawArchive(env.archiveDir, keyring);
       this.#onStop('archive', () => archive.close());
+      const orderSecret = await keyring.namedSecret(ORDER_SECRET_ID);
 
       // Intake commits on the main pool; processing and the reconciler on the work pool.
       const messages = new MessageRepo(store.db);
@@ -127,9 +135,10 @@ export class Daemon {
               size: env.convertWorkers,
               mappingsDir: env.mappingsDir,
               channels,
+              orderSecret,
               onWorkerError: (err) => logger.warn({ err }, 'conversion worker failed; it is replaced'),
             })
-          : new InlineConverter(byName, catalog);
+          : new InlineConverter(byName, catalog, orderSecret);
       if (converter instanceof ConversionPool) await converter.start();
       this.#onStop('converter', () => converter.close());
       const processor = new Processor({
@@ -140,7 +149,9 @@ export class Daemon {
         archive,
         channels: byName,
         converter,
-        enqueueDeliveries: (ids) => queues.enqueueDelivery(ids),
+        enqueueDeliveries: async (refs) => {
+          await queues.enqueueDelivery(refs);
+        },
         onProcessed: (m, outcome, code, conversion) => {
           if (outcome === 'failed')
             logger.warn({ messageId: m.id, channel: m.channel, code }, 'processing failed');
@@ -153,6 +164,46 @@ export class Daemon {
         },
         (err, partition) => logger.warn({ err, partition }, 'processing job failed; it will be retried'),
       );
+
+      const destinations = new Map<string, Destination>();
+      for (const c of channels) {
+        for (const d of c.destinations) {
+          const dest = new Destination(c, d, {
+            onBreakerChange: (channel, destination, state) => {
+              const log = { channel, destination, breaker: state };
+              if (state === 'open')
+                logger.warn({ ...log, openMs: d.circuitBreaker.openMs }, 'circuit breaker opened');
+              else if (state === 'closed') logger.info(log, 'circuit breaker closed');
+              else logger.debug(log, 'circuit breaker half-open: probing');
+            },
+          });
+          destinations.set(destinationKey({ channel: c.name, destination: d.name }), dest);
+        }
+      }
+      this.#onStop('destinations', () =>
+        Promise.allSettled([...destinations.values()].map((d) => d.close())),
+      );
+      const delivery = new DeliveryStep({
+        deliveries: workDeliveries,
+        archive,
+        keys: keyring,
+        converter,
+        destinations,
+        wake: (ref) => queues.wakeDelivery(ref),
+        onAttempt: (a) => {
+          // Ids and codes only. A retry is routine while a destination recovers: debug; an ending that
+          // is not a success needs a person: warn.
+          const line = { ...a };
+          if (a.outcome === 'delivered' || a.outcome === 'retry') logger.debug(line, `delivery ${a.outcome}`);
+          else logger.warn(line, `delivery ${a.outcome}`);
+        },
+      });
+      queues.runDeliveryWorkers(
+        (job) => delivery.run(job),
+        (err, destination) => logger.warn({ err, destination }, 'delivery job failed; it will be retried'),
+      );
+      // Registered after everything the workers use, so a stop lets running jobs finish before those close.
+      this.#onStop('workers', () => queues.closeWorkers());
 
       const reconciler = new Reconciler({
         messages: workMessages,
@@ -331,4 +382,17 @@ export class Daemon {
     }
     return options;
   }
+}
+
+/** One delivery queue per channel destination, with its retry policy and the longest an attempt may take. */
+function deliveryQueues(channels: readonly ChannelConfig[]): DeliveryQueueSpec[] {
+  return channels.flatMap((c) =>
+    c.destinations.map((d) => ({
+      channel: c.name,
+      destination: d.name,
+      retry: d.retry,
+      concurrency: d.concurrency,
+      maxDurationMs: d.fhir ? d.fhir.timeoutMs : (d.mllp?.ackTimeoutMs ?? 0) + MLLP_CONNECT_MS,
+    })),
+  );
 }

@@ -6,24 +6,40 @@
  * echo PHI: store it encrypted, never log it (DESIGN rule 3).
  */
 export type DeliveryOutcome =
-  | { readonly kind: 'delivered'; readonly status: number; readonly body: string }
+  | {
+      readonly kind: 'delivered';
+      /** HTTP status; 0 for MLLP. */
+      readonly status: number;
+      /** The answer: a FHIR response, or the peer's ACK message. */
+      readonly body: string;
+      /** MLLP: MSA-1 of the ACK. */
+      readonly ackCode?: string;
+    }
   | {
       readonly kind: 'retry';
       /**
        * `status`: the destination answered with a retryable status; `timeout`/`network`: no answer;
        * `auth`: credentials could not be obtained or were refused (a fault of the destination's
        * configuration, not of the message, so it must not dead-letter messages one by one).
+       * MLLP: `nak` — the peer answered AE/CE; `ack-timeout` — no ACK in time: the peer may hold the
+       * message, so the destination's `onAckTimeout` decides between resending and holding it.
        */
-      readonly reason: 'status' | 'timeout' | 'network' | 'auth';
+      readonly reason: 'status' | 'timeout' | 'network' | 'auth' | 'nak' | 'ack-timeout';
       readonly status?: number;
       readonly retryAfterMs?: number;
       /** conditional-put mode: the entry that failed; entries before it were applied. */
       readonly entryIndex?: number;
+      /** MLLP: MSA-1 of a NAK (AE/CE); `body` its ACK message, kept encrypted like any answer. */
+      readonly ackCode?: string;
+      readonly body?: string;
     }
   | {
       readonly kind: 'rejected';
+      /** HTTP status; 0 for MLLP (and for an entry the engine could not send). */
       readonly status: number;
       readonly body: string;
+      /** MLLP: MSA-1 of the ACK (AR/CR). */
+      readonly ackCode?: string;
       /** conditional-put mode: the entry that failed; entries before it were applied. */
       readonly entryIndex?: number;
     };

@@ -1,9 +1,18 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeJwt, decodeProtectedHeader, exportJWK, exportPKCS8, generateKeyPair, type JWK } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TestFhirServer } from '../../test/support/fhir-server.js';
-import { AuthError, createAuthProvider, OAUTH2_POLICY, readSecret } from './fhir-auth.js';
+import { okTransaction, TestFhirServer } from '../../test/support/fhir-server.js';
+import type { Bundle } from '../fhir/fhir-types.js';
+import {
+  AuthError,
+  createAuthProvider,
+  OAUTH2_POLICY,
+  readSecret,
+  type SmartAlgorithm,
+} from './fhir-auth.js';
+import { FhirDestinationClient } from './fhir-client.js';
 
 const SECRET = 'S3cr3t-value-never-shown';
 let dir: string;
@@ -140,5 +149,134 @@ describe('oauth2 client credentials', () => {
       { env: { CLIENT_SECRET: SECRET } },
     );
     expect(await errorOf(p.authorization())).toMatchObject({ reason: 'network' });
+  });
+});
+
+describe('SMART backend services', () => {
+  interface KeyPair {
+    readonly pem: string;
+    readonly jwk: JWK;
+  }
+  /** A fresh key pair: the PEM PKCS#8 private key for the engine, the public JWK for the server. */
+  async function keyPair(alg: SmartAlgorithm, kid: string): Promise<KeyPair> {
+    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+    return { pem: await exportPKCS8(privateKey), jwk: { ...(await exportJWK(publicKey)), kid, alg } };
+  }
+  const keys: Record<SmartAlgorithm, KeyPair> = {} as Record<SmartAlgorithm, KeyPair>;
+  const kid = (alg: SmartAlgorithm) => `engine-${alg}`;
+  const registered = () => ({ clientId: 'engine', jwks: { keys: [keys.RS384.jwk, keys.ES384.jwk] } });
+
+  const server = new TestFhirServer();
+  beforeAll(async () => {
+    keys.RS384 = await keyPair('RS384', kid('RS384'));
+    keys.ES384 = await keyPair('ES384', kid('ES384'));
+    server.token = registered();
+    await server.start();
+  });
+  afterAll(() => server.close());
+  afterEach(() => {
+    server.tokenRequests.length = 0;
+    server.requests.length = 0;
+    server.tokensIssued = 0;
+    server.token = registered();
+    server.script = [okTransaction()];
+  });
+
+  const config = (alg?: SmartAlgorithm) =>
+    ({
+      type: 'smart-backend-services',
+      tokenUrl: server.tokenUrl,
+      clientId: 'engine',
+      privateKey: { env: 'SMART_KEY' },
+      keyId: kid(alg ?? 'RS384'),
+      ...(alg ? { algorithm: alg } : {}),
+      scopes: ['system/Patient.write', 'system/Observation.write'],
+    }) as const;
+  const assertionOf = (i: number) =>
+    new URLSearchParams(server.tokenRequests[i]?.body).get('client_assertion') ?? '';
+
+  it.each([
+    ['RS384', undefined],
+    ['ES384', 'ES384'],
+  ] as const)('%s: the server verifies the signed assertion and issues a token', async (alg, named) => {
+    const at = Date.now();
+    const p = createAuthProvider(config(named), { env: { SMART_KEY: keys[alg].pem }, now: () => at });
+    expect(await p.authorization()).toBe('Bearer token-1');
+    const form = Object.fromEntries(new URLSearchParams(server.tokenRequests[0]?.body));
+    // SMART's request has no client_id or secret: the assertion is the client's authentication.
+    expect(form).toEqual({
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: expect.any(String),
+      scope: 'system/Patient.write system/Observation.write',
+    });
+    expect(decodeProtectedHeader(assertionOf(0))).toEqual({ alg, kid: kid(alg), typ: 'JWT' });
+    expect(decodeJwt(assertionOf(0))).toEqual({
+      iss: 'engine',
+      sub: 'engine',
+      aud: server.tokenUrl,
+      exp: Math.floor((at + OAUTH2_POLICY.assertionLifetimeMs) / 1000),
+      jti: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
+  });
+
+  it('reuses the token; a 401 from the FHIR server gets a new one through a new assertion', async () => {
+    let revoked = false;
+    server.script = (req) =>
+      revoked && req.headers.authorization === 'Bearer token-1' ? { status: 401 } : okTransaction();
+    const auth = createAuthProvider(config('ES384'), { env: { SMART_KEY: keys.ES384.pem } });
+    const c = new FhirDestinationClient(
+      { baseUrl: server.baseUrl, mode: 'transaction', timeoutMs: 5000 },
+      { auth },
+    );
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      identifier: { value: 'M1' },
+      entry: [],
+    };
+    expect(await c.deliver(bundle)).toMatchObject({ kind: 'delivered' });
+    expect(await c.deliver(bundle)).toMatchObject({ kind: 'delivered' });
+    expect(server.tokenRequests).toHaveLength(1);
+    revoked = true;
+    expect(await c.deliver(bundle)).toMatchObject({ kind: 'delivered' });
+    expect(server.requests.map((r) => r.headers.authorization)).toEqual([
+      'Bearer token-1',
+      'Bearer token-1',
+      'Bearer token-1',
+      'Bearer token-2',
+    ]);
+    expect(server.tokenRequests).toHaveLength(2);
+    expect(decodeJwt(assertionOf(1)).jti).not.toBe(decodeJwt(assertionOf(0)).jti);
+  });
+
+  it('a key the server does not hold is refused: a status AuthError without key material', async () => {
+    const stranger = await keyPair('RS384', kid('RS384'));
+    const p = createAuthProvider(config(), { env: { SMART_KEY: stranger.pem } });
+    const err = await errorOf(p.authorization());
+    expect(err).toMatchObject({ reason: 'status', status: 401 });
+    expect(server.tokensIssued).toBe(0);
+    const shown = JSON.stringify({ ...err, message: err.message, stack: err.stack });
+    expect(shown).not.toContain(stranger.pem.split('\n')[1]);
+  });
+
+  it('an unreadable or unfit key is a secret AuthError naming its source, not its content', async () => {
+    const missing = await errorOf(createAuthProvider(config(), { env: {} }).authorization());
+    expect(missing).toMatchObject({ reason: 'secret' });
+    expect(missing.message).toContain('SMART_KEY');
+    // An ES384 key where RS384 is configured, and a file that holds something else.
+    const wrongAlg = await errorOf(
+      createAuthProvider(config(), { env: { SMART_KEY: keys.ES384.pem } }).authorization(),
+    );
+    expect(wrongAlg).toMatchObject({ reason: 'secret' });
+    expect(wrongAlg.message).toContain('environment variable SMART_KEY');
+    expect(wrongAlg.message).not.toContain(keys.ES384.pem.split('\n')[1]);
+    const file = join(dir, 'not-a-key.pem');
+    await writeFile(file, `${SECRET}\n`);
+    const notKey = await errorOf(createAuthProvider({ ...config(), privateKey: { file } }).authorization());
+    expect(notKey).toMatchObject({ reason: 'secret' });
+    expect(notKey.message).toContain(file);
+    expect(notKey.message).not.toContain(SECRET);
+    expect(server.tokenRequests).toHaveLength(0);
   });
 });

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { type CryptoKey, importPKCS8, SignJWT } from 'jose';
 
 /**
  * Credentials for a FHIR destination. Secrets are never in channel files: they name an environment
@@ -16,7 +18,24 @@ export type FhirAuthConfig =
       readonly clientId: string;
       readonly clientSecret: SecretSource;
       readonly scopes?: readonly string[];
+    }
+  | {
+      /** https://hl7.org/fhir/smart-app-launch/backend-services.html */
+      readonly type: 'smart-backend-services';
+      readonly tokenUrl: string;
+      readonly clientId: string;
+      /** PEM PKCS#8 private key; the server holds its public half in the client's registered JWKS. */
+      readonly privateKey: SecretSource;
+      /** The `kid` of that key in the JWKS. */
+      readonly keyId: string;
+      /** @defaultValue OAUTH2_POLICY.assertionAlgorithm */
+      readonly algorithm?: SmartAlgorithm;
+      /** SMART system scopes such as `system/Observation.write`. */
+      readonly scopes?: readonly string[];
     };
+
+/** SMART Backend Services: the two client-assertion algorithms servers "SHALL support". */
+export type SmartAlgorithm = 'RS384' | 'ES384';
 
 /** Token handling defaults (STYLE habit 4). */
 export const OAUTH2_POLICY = {
@@ -26,6 +45,10 @@ export const OAUTH2_POLICY = {
   defaultLifetimeMs: 300_000,
   /** The token request's own deadline (it is shared by concurrent deliveries, so not theirs). */
   tokenTimeoutMs: 10_000,
+  /** SMART Backend Services: `exp` "no more than five minutes in the future"; 4 leaves room for clock skew. */
+  assertionLifetimeMs: 240_000,
+  /** SMART Backend Services: the assertion's algorithm when the channel names none. */
+  assertionAlgorithm: 'RS384',
 } as const;
 
 /**
@@ -61,6 +84,7 @@ export interface AuthProviderOptions {
 
 export function createAuthProvider(config: FhirAuthConfig, opts: AuthProviderOptions = {}): AuthProvider {
   const env = opts.env ?? process.env;
+  const now = opts.now ?? Date.now;
   switch (config.type) {
     case 'none':
       return { authorization: async () => undefined, invalidate: () => {} };
@@ -71,10 +95,16 @@ export function createAuthProvider(config: FhirAuthConfig, opts: AuthProviderOpt
       });
     case 'bearer':
       return new CachedAuth(async () => `Bearer ${await readSecret(config.token, env)}`);
-    case 'oauth2-client-credentials': {
-      const now = opts.now ?? Date.now;
-      return new CachedAuth(() => fetchToken(config, env, now), now);
-    }
+    case 'oauth2-client-credentials':
+      return new CachedAuth(
+        async () => fetchToken(config.tokenUrl, await clientSecretForm(config, env), now),
+        now,
+      );
+    case 'smart-backend-services':
+      return new CachedAuth(
+        async () => fetchToken(config.tokenUrl, await clientAssertionForm(config, env, now), now),
+        now,
+      );
   }
 }
 
@@ -134,23 +164,75 @@ class CachedAuth implements AuthProvider {
 }
 
 /** RFC 6749 §4.4 client credentials grant, client authenticated in the body (§2.3.1). */
-async function fetchToken(
+async function clientSecretForm(
   config: Extract<FhirAuthConfig, { type: 'oauth2-client-credentials' }>,
   env: NodeJS.ProcessEnv,
-  now: () => number,
-): Promise<Credential> {
-  const secret = await readSecret(config.clientSecret, env);
+): Promise<URLSearchParams> {
   const form = new URLSearchParams({
     grant_type: 'client_credentials',
     client_id: config.clientId,
-    client_secret: secret,
+    client_secret: await readSecret(config.clientSecret, env),
   });
-  if (config.scopes && config.scopes.length > 0) form.set('scope', config.scopes.join(' '));
+  return withScopes(form, config.scopes);
+}
+
+/**
+ * SMART Backend Services token request: the client authenticates with a JWT it signs (RFC 7523 §2.2).
+ * Each request gets a fresh assertion: servers refuse a `jti` they have seen, and a refused token may
+ * be renewed long after the last assertion expired. The key is read anew each time, so a rotated
+ * mounted key is picked up at the next renewal.
+ */
+async function clientAssertionForm(
+  config: Extract<FhirAuthConfig, { type: 'smart-backend-services' }>,
+  env: NodeJS.ProcessEnv,
+  now: () => number,
+): Promise<URLSearchParams> {
+  const alg = config.algorithm ?? OAUTH2_POLICY.assertionAlgorithm;
+  const key = await readPrivateKey(config.privateKey, alg, env);
+  // "Protocol details": iss = sub = client_id, aud = the token URL, exp at most five minutes ahead.
+  const assertion = await new SignJWT()
+    .setProtectedHeader({ alg, kid: config.keyId, typ: 'JWT' })
+    .setIssuer(config.clientId)
+    .setSubject(config.clientId)
+    .setAudience(config.tokenUrl)
+    .setExpirationTime(Math.floor((now() + OAUTH2_POLICY.assertionLifetimeMs) / 1000))
+    .setJti(randomUUID())
+    .sign(key);
+  const form = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: assertion,
+  });
+  return withScopes(form, config.scopes);
+}
+
+function withScopes(form: URLSearchParams, scopes: readonly string[] | undefined): URLSearchParams {
+  if (scopes && scopes.length > 0) form.set('scope', scopes.join(' '));
+  return form;
+}
+
+async function readPrivateKey(
+  source: SecretSource,
+  alg: SmartAlgorithm,
+  env: NodeJS.ProcessEnv,
+): Promise<CryptoKey> {
+  const pem = await readSecret(source, env);
+  try {
+    return await importPKCS8(pem, alg);
+  } catch {
+    // The import error is not kept: it may describe the key.
+    const where = 'env' in source ? `environment variable ${source.env}` : `secret file ${source.file}`;
+    throw new AuthError('secret', `${where} does not hold a PKCS#8 PEM private key for ${alg}`);
+  }
+}
+
+/** Posts a token request whose client authentication `form` already carries; the answer per §5.1. */
+async function fetchToken(tokenUrl: string, form: URLSearchParams, now: () => number): Promise<Credential> {
   const started = now();
   let res: Response;
   let text: string;
   try {
-    res = await fetch(config.tokenUrl, {
+    res = await fetch(tokenUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       body: form,
@@ -165,7 +247,7 @@ async function fetchToken(
       timedOut ? 'the token endpoint did not answer in time' : 'the token endpoint could not be reached',
     );
   }
-  // The body of an error answer may echo the client id or secret: it is not kept.
+  // The body of an error answer may echo the client id, secret or assertion: it is not kept.
   if (res.status !== 200) {
     throw new AuthError('status', `the token endpoint answered ${res.status}`, res.status);
   }

@@ -51,14 +51,17 @@ export class FhirDestinationClient {
     this.now = opts.now ?? Date.now;
   }
 
-  async deliver(bundle: Bundle, opts: DeliverOptions = {}): Promise<DeliveryOutcome> {
+  /** `bundle` as an object or as its JSON text (the delivery step's, serialised where it was built). */
+  async deliver(bundle: Bundle | string, opts: DeliverOptions = {}): Promise<DeliveryOutcome> {
     const signal = AbortSignal.timeout(opts.timeoutMs ?? this.config.timeoutMs);
     const max = opts.maxRetryAfterMs;
     if (this.config.mode === 'transaction') {
       // https://hl7.org/fhir/R4/http.html#transaction: POST [base]; all entries succeed or none do.
-      return (await this.send('POST', this.base, JSON.stringify(bundle), {}, signal, max)).outcome;
+      const body = typeof bundle === 'string' ? bundle : JSON.stringify(bundle);
+      return (await this.send('POST', this.base, body, {}, signal, max)).outcome;
     }
-    return this.deliverEntries(bundle.entry ?? [], signal, max);
+    const parsed: Bundle = typeof bundle === 'string' ? JSON.parse(bundle) : bundle;
+    return this.deliverEntries(parsed.entry ?? [], signal, max);
   }
 
   /**

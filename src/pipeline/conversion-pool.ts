@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { ChannelConfig } from '../channels/channel-config.js';
 import { EngineError } from '../errors.js';
-import type { ConvertItem, ConvertResult } from './conversion-step.js';
+import type { BundleResult, ConvertItem, ConvertResult } from './conversion-step.js';
 import type { ConversionRequest, ConversionWorkerData } from './conversion-worker.js';
 import type { MessageConverter } from './message-converter.js';
 
@@ -10,6 +10,8 @@ export interface ConversionPoolOptions {
   readonly size: number;
   readonly mappingsDir: string;
   readonly channels: readonly ChannelConfig[];
+  /** The ordering-key secret handed to each worker (ordering.ts deliveryOrderKey). */
+  readonly orderSecret?: Uint8Array;
   /** The worker script; default: conversion-worker.js beside this file (dist/). */
   readonly workerUrl?: URL;
   onWorkerError?(err: unknown): void;
@@ -24,7 +26,7 @@ interface Slot {
   worker: Worker;
   /** False once the worker has ended: batches for it fail at once until its replacement is up. */
   alive: boolean;
-  pending: Map<number, { resolve: (r: ConvertResult[]) => void; reject: (e: unknown) => void }>;
+  pending: Map<number, { resolve: (r: unknown[]) => void; reject: (e: unknown) => void }>;
 }
 
 /**
@@ -51,7 +53,11 @@ export class ConversionPool implements MessageConverter {
   }
 
   async #spawn(index: number): Promise<void> {
-    const data: ConversionWorkerData = { mappingsDir: this.#o.mappingsDir, channels: this.#o.channels };
+    const data: ConversionWorkerData = {
+      mappingsDir: this.#o.mappingsDir,
+      channels: this.#o.channels,
+      ...(this.#o.orderSecret ? { orderSecret: this.#o.orderSecret } : {}),
+    };
     const worker = new Worker(this.#o.workerUrl ?? new URL('./conversion-worker.js', import.meta.url), {
       workerData: data,
       // Mapping allocates ≈140 kB of short-lived objects per message; a larger young generation means
@@ -82,7 +88,7 @@ export class ConversionPool implements MessageConverter {
         else failed();
       });
     });
-    worker.on('message', (m: { id: number; results?: ConvertResult[] }) => {
+    worker.on('message', (m: { id: number; results?: unknown[] }) => {
       const p = slot.pending.get(m.id);
       slot.pending.delete(m.id);
       if (m.results) p?.resolve(m.results);
@@ -90,6 +96,14 @@ export class ConversionPool implements MessageConverter {
   }
 
   convert(items: readonly ConvertItem[]): Promise<ConvertResult[]> {
+    return this.#request('convert', items) as Promise<ConvertResult[]>;
+  }
+
+  bundles(items: readonly ConvertItem[]): Promise<BundleResult[]> {
+    return this.#request('bundle', items) as Promise<BundleResult[]>;
+  }
+
+  #request(kind: ConversionRequest['kind'], items: readonly ConvertItem[]): Promise<unknown[]> {
     if (items.length === 0) return Promise.resolve([]);
     const slot = this.#slots[this.#next++ % this.#slots.length];
     if (!slot || !slot.alive || this.#closed)
@@ -97,7 +111,7 @@ export class ConversionPool implements MessageConverter {
     const id = ++this.#seq;
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
-      const req: ConversionRequest = { id, items };
+      const req: ConversionRequest = { id, kind, items };
       slot.worker.postMessage(req);
     });
   }

@@ -3,10 +3,11 @@ import { channelFilter } from '../channels/channel-filter.js';
 import { isEngineError } from '../errors.js';
 import { validateBundle } from '../fhir/fhir-validator.js';
 import { decodeHl7 } from '../hl7/charset.js';
-import { parse } from '../hl7/index.js';
+import { type Hl7Message, parse } from '../hl7/index.js';
 import { convertMessage } from '../mapping/conversion.js';
 import type { MappingCatalog } from '../mapping/mapping-catalog.js';
 import type { MappingReport } from '../mapping/mapping-run.js';
+import { deliveryOrderKey } from './ordering.js';
 
 /** Where a processed message goes: every destination, MLLP forwards only (nothing mapped), or nowhere. */
 export type Route = 'all' | 'mllp' | 'none';
@@ -23,6 +24,8 @@ export interface ConversionOutcome {
   /** Not-mapped positions without occurrence numbers (`ZPD`, `PID-21`), for the per-channel counts. */
   readonly unmapped: readonly string[];
   readonly route: Route;
+  /** The delivery ordering key (ordering.ts deliveryOrderKey); undefined when nothing orders it. */
+  readonly orderKey?: string;
 }
 
 /** One message to convert: its channel and the bytes as received (checked against the stored SHA-256). */
@@ -33,9 +36,12 @@ export interface ConvertItem {
 }
 
 /** A permanent fault is an outcome for that message; a retryable one fails the whole processing step. */
-export type ConvertResult =
-  | { readonly ok: true; readonly outcome: ConversionOutcome }
-  | { readonly ok: false; readonly code: string; readonly retryable: boolean };
+export type ConvertResult = { readonly ok: true; readonly outcome: ConversionOutcome } | ConvertFault;
+
+export type ConvertFault = { readonly ok: false; readonly code: string; readonly retryable: boolean };
+
+/** The delivery step's Bundle, as the JSON text it sends (serialised where it was built). */
+export type BundleResult = { readonly ok: true; readonly body: string } | ConvertFault;
 
 export function destinationsFor(route: Route, channel: ChannelConfig): string[] {
   if (route === 'none') return [];
@@ -53,31 +59,28 @@ export function convertItem(
   item: ConvertItem,
   channels: ReadonlyMap<string, ChannelConfig>,
   catalog: MappingCatalog,
+  orderSecret?: Uint8Array,
 ): ConvertResult {
   try {
     const channel = channels.get(item.channel);
     if (!channel) return { ok: false, code: 'PIPELINE_CHANNEL_UNKNOWN', retryable: false };
-    const message = parse(
-      decodeHl7(Buffer.from(item.raw.buffer, item.raw.byteOffset, item.raw.byteLength), channel.charset).text,
-    );
+    const message = parseItem(item, channel);
     const segments = message.segmentCount;
     if (!channelFilter(channel)(message)) {
       return { ok: true, outcome: { detail: { segments, filtered: true }, unmapped: [], route: 'none' } };
     }
+    const orderKey = orderSecret
+      ? deliveryOrderKey(channel.name, channel.ordering, message, orderSecret)
+      : undefined;
+    const keyed = orderKey === undefined ? {} : { orderKey };
     let result: ReturnType<typeof convertMessage>;
     try {
-      result = convertMessage(message, {
-        catalog,
-        rawSha256: Buffer.from(item.sha256).toString('hex'),
-        mapping: channel.mapping,
-        channel: channel.name,
-        timezone: channel.timezone,
-      });
+      result = mapItem(item, channel, message, catalog);
     } catch (err) {
       if (!isEngineError(err, 'MAPPING_NONE')) throw err;
       // Accepted and archived, but no map covers the type: say so, and forward it where that needs no FHIR.
       const detail = { segments, mapping: null, notMapped: 'MAPPING_NONE' };
-      return { ok: true, outcome: { detail, unmapped: [], route: 'mllp' } };
+      return { ok: true, outcome: { detail, unmapped: [], route: 'mllp', ...keyed } };
     }
     const unmapped = gaps(result.report);
     const detail: Record<string, unknown> = {
@@ -103,12 +106,56 @@ export function convertItem(
         };
       }
     }
-    return { ok: true, outcome: { detail, unmapped, route: 'all' } };
+    return { ok: true, outcome: { detail, unmapped, route: 'all', ...keyed } };
   } catch (err) {
-    if (isEngineError(err)) return { ok: false, code: err.code, retryable: err.retryable };
-    // A bug, not the message's fault: fail the step (retried), never the message, never with its text.
-    return { ok: false, code: 'PIPELINE_CONVERT_FAILED', retryable: true };
+    return fault(err);
   }
+}
+
+/**
+ * The Bundle a processed message is delivered as, rebuilt from its archived bytes: the same bytes and
+ * mapping give the same Bundle (ids are derived from the raw digest and the mapping version), so a
+ * retried or replayed delivery sends what the first attempt sent.
+ */
+export function bundleItem(
+  item: ConvertItem,
+  channels: ReadonlyMap<string, ChannelConfig>,
+  catalog: MappingCatalog,
+): BundleResult {
+  try {
+    const channel = channels.get(item.channel);
+    if (!channel) return { ok: false, code: 'PIPELINE_CHANNEL_UNKNOWN', retryable: false };
+    const { bundle } = mapItem(item, channel, parseItem(item, channel), catalog);
+    return { ok: true, body: JSON.stringify(bundle) };
+  } catch (err) {
+    return fault(err);
+  }
+}
+
+function parseItem(item: ConvertItem, channel: ChannelConfig): Hl7Message {
+  const bytes = Buffer.from(item.raw.buffer, item.raw.byteOffset, item.raw.byteLength);
+  return parse(decodeHl7(bytes, channel.charset).text);
+}
+
+function mapItem(
+  item: ConvertItem,
+  channel: ChannelConfig,
+  message: Hl7Message,
+  catalog: MappingCatalog,
+): ReturnType<typeof convertMessage> {
+  return convertMessage(message, {
+    catalog,
+    rawSha256: Buffer.from(item.sha256).toString('hex'),
+    mapping: channel.mapping,
+    channel: channel.name,
+    timezone: channel.timezone,
+  });
+}
+
+function fault(err: unknown): ConvertFault {
+  if (isEngineError(err)) return { ok: false, code: err.code, retryable: err.retryable };
+  // A bug, not the message's fault: fail the step (retried), never the message, never with its text.
+  return { ok: false, code: 'PIPELINE_CONVERT_FAILED', retryable: true };
 }
 
 /** `ZPD[2]` → `ZPD`, `PID[1]-21` → `PID-21`, `PID[1]-5(2)` → `PID-5`: one entry per position kind. */

@@ -6,15 +6,19 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ChannelConfig } from '../channels/channel-config.js';
 import { MappingCatalog } from '../mapping/mapping-catalog.js';
-import { type ConvertItem, convertItem } from './conversion-step.js';
+import { bundleItem, type ConvertItem, convertItem } from './conversion-step.js';
 
 export interface ConversionWorkerData {
   readonly mappingsDir: string;
   readonly channels: readonly ChannelConfig[];
+  /** The ordering-key secret (ordering.ts deliveryOrderKey). */
+  readonly orderSecret?: Uint8Array;
 }
 
 export interface ConversionRequest {
   readonly id: number;
+  /** convert: processing outcomes; bundle: the delivery step's Bundles. */
+  readonly kind: 'convert' | 'bundle';
   readonly items: readonly ConvertItem[];
 }
 
@@ -26,7 +30,11 @@ if (port) {
   // Compile every message map now: the first message should not pay for it.
   catalog.checkAll();
   port.on('message', (req: ConversionRequest) => {
-    port.postMessage({ id: req.id, results: req.items.map((item) => convertItem(item, channels, catalog)) });
+    const results =
+      req.kind === 'bundle'
+        ? req.items.map((item) => bundleItem(item, channels, catalog))
+        : req.items.map((item) => convertItem(item, channels, catalog, data.orderSecret));
+    port.postMessage({ id: req.id, results });
   });
   port.postMessage({ ready: true });
 }

@@ -165,8 +165,8 @@ function rig(
     archive: opts.archive ?? archive,
     channels: new Map(channels.map((c) => [c.name, c])),
     converter: new InlineConverter(new Map(channels.map((c) => [c.name, c])), catalog),
-    enqueueDeliveries: async (ids) => {
-      enqueued.push([...ids]);
+    enqueueDeliveries: async (refs) => {
+      enqueued.push(refs.map((r) => r.id));
     },
     ...(opts.handoff ? { handoff: opts.handoff } : {}),
     onProcessed: (m: StoredMessage, outcome, code) => processed.push({ id: m.id, outcome, code }),

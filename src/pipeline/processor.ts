@@ -3,7 +3,7 @@ import type { RawArchive } from '../archive/raw-archive.js';
 import type { ChannelConfig } from '../channels/channel-config.js';
 import { EngineError, isEngineError } from '../errors.js';
 import type { Db } from '../store/db.js';
-import type { DeliveryRepo } from '../store/delivery-repo.js';
+import type { DeliveryRef, DeliveryRepo, NewDeliveries } from '../store/delivery-repo.js';
 import type { MessageRepo, StoredMessage } from '../store/message-repo.js';
 import {
   type ConversionOutcome,
@@ -22,7 +22,7 @@ export interface ProcessorOptions {
   channels: ReadonlyMap<string, ChannelConfig>;
   /** Parses, filters and maps each message (in worker threads in the daemon: conversion-pool.ts). */
   converter: MessageConverter;
-  enqueueDeliveries(ids: readonly string[]): Promise<void>;
+  enqueueDeliveries(refs: readonly DeliveryRef[]): Promise<void>;
   /** Bytes intake just committed; the archive is read for whatever is not here. */
   handoff?: RawHandoff;
   onProcessed?(
@@ -86,7 +86,7 @@ export class Processor {
   async #step(partition: number): Promise<number> {
     let picked: StoredMessage[] = [];
     let outcomes: Outcome[] = [];
-    let deliveryIds: string[] = [];
+    let deliveryIds: DeliveryRef[] = [];
     await this.#o.db.transaction(async (tx) => {
       // The partition lock, and: this commit need not wait for its WAL flush. Processing is recomputed
       // from the store and the archive, so a commit lost in a server crash means the message is
@@ -132,10 +132,10 @@ export class Processor {
    * marks that message failed and the partition moves on. */
   async #process(
     batch: readonly StoredMessage[],
-  ): Promise<{ outcomes: Outcome[]; deliveries: { messageId: string; destinations: string[] }[] }> {
+  ): Promise<{ outcomes: Outcome[]; deliveries: NewDeliveries[] }> {
     const raws = await this.#raws(batch);
     const outcomes: Outcome[] = [];
-    const deliveries: { messageId: string; destinations: string[] }[] = [];
+    const deliveries: NewDeliveries[] = [];
     // Read faults first (a retryable one fails the whole step); the rest go to the converter as one batch.
     const items: ConvertItem[] = [];
     const itemOf: (number | undefined)[] = [];
@@ -172,7 +172,15 @@ export class Processor {
         detail: { ...c.detail, destinations: destinations.length },
         conversion: c,
       });
-      if (!c.errorCode && destinations.length > 0) deliveries.push({ messageId: m.id, destinations });
+      if (!c.errorCode && destinations.length > 0) {
+        deliveries.push({
+          messageId: m.id,
+          channel: m.channel,
+          seq: m.seq,
+          destinations,
+          ...(c.orderKey === undefined ? {} : { orderKey: c.orderKey }),
+        });
+      }
     }
     return { outcomes, deliveries };
   }

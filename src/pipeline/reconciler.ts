@@ -53,7 +53,7 @@ export class Reconciler {
       if (page.length === 0) break;
       await this.#o.queues.enqueueDelivery(page);
       deliveries += page.length;
-      after = page.at(-1) as string;
+      after = (page.at(-1) as { id: string }).id;
       if (page.length < PAGE || this.#stopped) break;
     }
     this.#o.onPass?.({ messages, deliveries, ms: performance.now() - started });

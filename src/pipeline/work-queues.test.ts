@@ -184,13 +184,20 @@ describe('WorkQueues on Redis', () => {
 
   it('jobs carry ids only', async () => {
     const prefix = nextPrefix();
-    const q = await connect(prefix);
+    const retry = { attempts: 5, initialDelayMs: 100, maxDelayMs: 1_000 };
+    const q = await connect(prefix, {
+      destinations: [{ channel: 'lab', destination: 'ehr', retry, concurrency: 2, maxDurationMs: 1_000 }],
+    });
     const messages = ids(6);
     await q.enqueueProcess(messages.slice(0, 3).map((id, i) => ({ id, partition: i })));
     await q.wakeProcessing(messages.slice(3).map((id, i) => ({ id, partition: 3 - i })));
     const deliveries = ids(3);
-    await q.enqueueDelivery(deliveries);
-    await q.enqueueDelivery([]);
+    expect(
+      await q.enqueueDelivery(deliveries.map((id) => ({ id, channel: 'lab', destination: 'ehr' }))),
+    ).toBe(0);
+    expect(await q.enqueueDelivery([])).toBe(0);
+    // A destination no longer configured: nothing is enqueued, and the caller hears how many.
+    expect(await q.enqueueDelivery([{ id: ids(1)[0]!, channel: 'lab', destination: 'gone' }])).toBe(1);
 
     const processJobs: Job[] = [];
     for (let p = 0; p < PARTITIONS; p++) processJobs.push(...(await jobsOf(processQueueName(prefix, p))));
@@ -201,11 +208,14 @@ describe('WorkQueues on Redis', () => {
       expect(Object.keys(job.data as object)).toEqual(['messageId']);
     }
 
-    const deliverJobs = await jobsOf(`${prefix}-deliver`);
+    const deliverJobs = await jobsOf(`${prefix}-deliver-lab-ehr`);
     expect(deliverJobs.map((j) => j.id).sort()).toEqual([...deliveries].sort());
     for (const job of deliverJobs) {
       expect(job.name).toBe('deliver');
       expect(job.data).toEqual({ deliveryId: job.id });
+      // The destination's own retry policy rides on each job.
+      expect(job.opts.attempts).toBe(5);
+      expect(job.opts.backoff).toEqual({ type: 'hl7e-delivery', delay: 100 });
     }
   });
 

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createPostgresBackend,
+  DelayedError,
   type Job,
   type JobsOptions,
   Queue,
@@ -9,7 +10,9 @@ import {
   withBackend,
 } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
+import type { RetryPolicy } from '../channels/channel-config.js';
 import { EngineError } from '../errors.js';
+import type { DeliveryRef } from '../store/delivery-repo.js';
 import { createQueuePool } from '../store/queue-pool.js';
 import { bullPrefix, connectRedis, type RedisTarget } from './redis-target.js';
 
@@ -29,7 +32,53 @@ export interface WorkQueuesOptions {
   partitions: number;
   /** How long a processing job lets its partition gather before draining it (HL7E_PROCESS_GATHER_MS). */
   processGatherMs: number;
+  /** One delivery queue per channel destination. */
+  destinations?: readonly DeliveryQueueSpec[];
 }
+
+export interface DeliveryQueueSpec {
+  readonly channel: string;
+  readonly destination: string;
+  readonly retry: RetryPolicy;
+  /** Jobs in flight at once per engine process. */
+  readonly concurrency: number;
+  /** Longest one delivery may take (its timeout): the job lock must outlive it. */
+  readonly maxDurationMs: number;
+}
+
+/** What a delivery job came to (pipeline/delivery-step.ts decides; this file maps it onto BullMQ). */
+export type DeliverVerdict =
+  /** Finished, or nothing to do: the job completes. */
+  | { readonly kind: 'done' }
+  /** Try again after delayMs: BullMQ's backoff (one attempt used). */
+  | { readonly kind: 'retry'; readonly delayMs: number }
+  /** The job moved itself to delayed (DeliverJobContext.park): it waits without using an attempt. */
+  | { readonly kind: 'parked' }
+  /** The destination cannot take anything for `ms` (breaker open): the whole queue waits, no attempt used. */
+  | { readonly kind: 'paused'; readonly ms: number };
+
+export interface DeliverJobContext {
+  readonly deliveryId: string;
+  readonly channel: string;
+  readonly destination: string;
+  /** Attempts BullMQ has counted as failed so far. */
+  readonly attemptsMade: number;
+  /** Moves this job to delayed for `ms`; the handler then answers { kind: 'parked' }. */
+  park(ms: number): Promise<void>;
+}
+
+export type DeliverHandler = (job: DeliverJobContext) => Promise<DeliverVerdict>;
+
+/** Carries the delivery step's chosen delay to the custom backoff (BullMQ hands it the thrown error). */
+class RetryLater extends Error {
+  override readonly name = 'RetryLater';
+  constructor(readonly delayMs: number) {
+    super('delivery attempt failed; retried after its backoff');
+  }
+}
+
+/** The custom backoff type of delivery jobs: the delay the delivery step computed (retry-policy.ts). */
+const DELIVERY_BACKOFF = 'hl7e-delivery';
 
 /** Job payloads are ids only (DESIGN rule 2): the message itself is read from the store and archive. */
 export interface ProcessJob {
@@ -39,7 +88,13 @@ export interface DeliverJob {
   deliveryId: string;
 }
 
-type MakeWorker = (name: string, fn: (job: Job) => Promise<void>) => Worker;
+type MakeWorker = (
+  name: string,
+  fn: (job: Job, token?: string) => Promise<void>,
+  extra?: { concurrency?: number; lockDuration?: number; backoffStrategy?: BackoffStrategy },
+) => Worker;
+
+type BackoffStrategy = (attemptsMade: number, type?: string, err?: Error) => number;
 
 export type ProcessHandler = (partition: number, messageId: string) => Promise<void>;
 
@@ -70,7 +125,8 @@ const WORKER_TIMING = { lockDuration: 10_000, stalledInterval: 5_000, maxStalled
 export class WorkQueues {
   readonly #opts: WorkQueuesOptions;
   readonly #processQueues: Queue<ProcessJob>[];
-  readonly #deliverQueue: Queue<DeliverJob>;
+  /** `channel/destination` → its delivery queue. */
+  readonly #deliverQueues = new Map<string, { queue: Queue<DeliverJob>; spec: DeliveryQueueSpec }>();
   readonly #workers: Worker[] = [];
   readonly #close: () => Promise<void>;
   readonly #makeWorker: MakeWorker;
@@ -90,7 +146,12 @@ export class WorkQueues {
     this.#processQueues = Array.from({ length: opts.partitions }, (_, p) =>
       make<ProcessJob>(processQueueName(opts.prefix, p)),
     );
-    this.#deliverQueue = make<DeliverJob>(`${opts.prefix}-deliver`);
+    for (const spec of opts.destinations ?? []) {
+      this.#deliverQueues.set(destinationKey(spec), {
+        queue: make<DeliverJob>(deliverQueueName(opts.prefix, spec)),
+        spec,
+      });
+    }
     this.#makeWorker = makeWorker;
     this.#close = close;
     this.#sweeper = setInterval(() => this.#sweepWakeups(), COALESCE_MS / 2);
@@ -126,11 +187,13 @@ export class WorkQueues {
           defaultJobOptions: JOB_DEFAULTS,
           ...(prefix ? { prefix } : {}),
         }),
-      (name, fn) =>
+      (name, fn, extra = {}) =>
         new Worker(name, fn, {
           connection: shared,
-          concurrency: 1,
           ...WORKER_TIMING,
+          concurrency: extra.concurrency ?? 1,
+          ...(extra.lockDuration ? { lockDuration: extra.lockDuration } : {}),
+          ...(extra.backoffStrategy ? { settings: { backoffStrategy: extra.backoffStrategy } } : {}),
           ...(prefix ? { prefix } : {}),
         }),
       async () => {
@@ -147,7 +210,11 @@ export class WorkQueues {
       throw new EngineError('CONFIG_INVALID', { detail: 'HL7E_QUEUE=postgres needs HL7E_DATABASE_URL' });
     }
     // One pool for every queue and worker: each worker holds one connection for LISTEN.
-    const pool = createQueuePool(opts.databaseUrl, opts.partitions + 16, QUEUE_SCHEMA);
+    const pool = createQueuePool(
+      opts.databaseUrl,
+      opts.partitions + (opts.destinations?.length ?? 0) + 16,
+      QUEUE_SCHEMA,
+    );
     try {
       await runMigrations(pool, QUEUE_SCHEMA);
     } catch (err) {
@@ -163,11 +230,13 @@ export class WorkQueues {
           defaultJobOptions: JOB_DEFAULTS,
         }) as unknown as Queue<T>,
       // The backend's Worker class, not the Redis one: the factory is bound by withBackend.
-      (name, fn) =>
+      (name, fn, extra = {}) =>
         new backend.Worker(name, fn, {
           connection: pool,
-          concurrency: 1,
           ...WORKER_TIMING,
+          concurrency: extra.concurrency ?? 1,
+          ...(extra.lockDuration ? { lockDuration: extra.lockDuration } : {}),
+          ...(extra.backoffStrategy ? { settings: { backoffStrategy: extra.backoffStrategy } } : {}),
         } as never) as unknown as Worker,
       () => pool.end(),
     );
@@ -240,15 +309,116 @@ export class WorkQueues {
     return this.#queue(partition).add('process', { messageId }, { jobId: messageId });
   }
 
-  async enqueueDelivery(deliveryIds: readonly string[]): Promise<void> {
-    if (deliveryIds.length === 0) return;
-    await this.#deliverQueue.addBulk(
-      deliveryIds.map((deliveryId) => ({
-        name: 'deliver',
-        data: { deliveryId },
-        opts: { jobId: deliveryId },
-      })),
+  /**
+   * One job per delivery, on its destination's queue, named by the delivery id (a re-enqueue of a job
+   * the queue holds is a no-op). Returns how many named a destination no longer configured: those stay
+   * pending in the store (status shows them) until the destination is back or they are replayed.
+   */
+  async enqueueDelivery(refs: readonly DeliveryRef[]): Promise<number> {
+    const byQueue = new Map<string, DeliveryRef[]>();
+    let unknown = 0;
+    for (const r of refs) {
+      const key = destinationKey(r);
+      if (!this.#deliverQueues.has(key)) {
+        unknown++;
+        continue;
+      }
+      const list = byQueue.get(key) ?? [];
+      list.push(r);
+      byQueue.set(key, list);
+    }
+    await Promise.all(
+      [...byQueue].map(([key, list]) => {
+        const { queue, spec } = this.#deliverQueues.get(key) as {
+          queue: Queue<DeliverJob>;
+          spec: DeliveryQueueSpec;
+        };
+        return queue.addBulk(
+          list.map((r) => ({
+            name: 'deliver',
+            data: { deliveryId: r.id },
+            opts: deliveryJobOptions(r.id, spec),
+          })),
+        );
+      }),
     );
+    return unknown;
+  }
+
+  /**
+   * Wakes a delivery parked behind an earlier one of its ordering key: its delayed job runs now. A job
+   * the queue lost is added again; one already running or waiting needs nothing.
+   */
+  async wakeDelivery(ref: DeliveryRef): Promise<void> {
+    const entry = this.#deliverQueues.get(destinationKey(ref));
+    if (!entry) return;
+    const job = await entry.queue.getJob(ref.id);
+    if (!job) {
+      await this.enqueueDelivery([ref]);
+      return;
+    }
+    if (await job.isDelayed()) await job.promote().catch(() => {});
+  }
+
+  /**
+   * Starts each destination's worker. BullMQ does the scheduling: a retry is a failed attempt with the
+   * delivery step's delay as custom backoff; a park moves the job to delayed without using an attempt;
+   * a pause (breaker open) rate-limits the destination's whole queue, so its backlog waits in Redis
+   * instead of being taken and put back job by job.
+   */
+  runDeliveryWorkers(handler: DeliverHandler, onFailed: (err: unknown, destination: string) => void): void {
+    for (const [key, { spec }] of this.#deliverQueues) {
+      let worker: Worker | undefined;
+      worker = this.#makeWorker(
+        deliverQueueName(this.#opts.prefix, spec),
+        async (job, token) => {
+          const verdict = await handler({
+            deliveryId: (job.data as DeliverJob).deliveryId,
+            channel: spec.channel,
+            destination: spec.destination,
+            attemptsMade: job.attemptsMade,
+            park: (ms) => job.moveToDelayed(Date.now() + ms, token),
+          });
+          switch (verdict.kind) {
+            case 'done':
+              return;
+            case 'retry':
+              throw new RetryLater(verdict.delayMs);
+            case 'parked':
+              throw new DelayedError();
+            case 'paused':
+              await worker?.rateLimit(verdict.ms);
+              throw Worker.RateLimitError();
+          }
+        },
+        {
+          concurrency: spec.concurrency,
+          lockDuration: Math.max(WORKER_TIMING.lockDuration, spec.maxDurationMs + 10_000),
+          backoffStrategy: (_attempts, _type, err) => (err instanceof RetryLater ? err.delayMs : 1_000),
+        },
+      );
+      worker.on('failed', (_job, err) => {
+        if (!(err instanceof RetryLater)) onFailed(err, key);
+      });
+      worker.on('error', (err) => onFailed(err, key));
+      this.#workers.push(worker);
+    }
+  }
+
+  /** Jobs per destination queue: waiting (incl. rate-limited), running, delayed (backoff and parked). */
+  async deliveryDepth(): Promise<Map<string, { waiting: number; active: number; delayed: number }>> {
+    const out = new Map<string, { waiting: number; active: number; delayed: number }>();
+    await Promise.all(
+      [...this.#deliverQueues].map(async ([key, { queue }]) => {
+        const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+        out.set(key, {
+          waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+          active: c.active ?? 0,
+          delayed: c.delayed ?? 0,
+        });
+      }),
+    );
+    return out;
   }
 
   /** Starts one worker per partition (concurrency 1 each) running `handler`. */
@@ -283,17 +453,44 @@ export class WorkQueues {
     return total;
   }
 
+  /** Workers finish their current job and take no more (the first step of a graceful stop). */
+  async closeWorkers(): Promise<void> {
+    await Promise.allSettled(this.#workers.map((w) => w.close()));
+  }
+
   /** Workers finish their current job first (graceful), then queues and connections close. */
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
-    await Promise.allSettled(this.#workers.map((w) => w.close()));
-    await Promise.allSettled([...this.#processQueues, this.#deliverQueue].map((q) => q.close()));
+    await this.closeWorkers();
+    await Promise.allSettled(
+      [...this.#processQueues, ...[...this.#deliverQueues.values()].map((d) => d.queue)].map((q) =>
+        q.close(),
+      ),
+    );
     await this.#close();
   }
 
   #queue(partition: number): Queue<ProcessJob> {
     return this.#processQueues[partition] as Queue<ProcessJob>;
   }
+}
+
+export function destinationKey(d: { channel: string; destination: string }): string {
+  return `${d.channel}/${d.destination}`;
+}
+
+function deliverQueueName(prefix: string, d: { channel: string; destination: string }): string {
+  return `${prefix}-deliver-${d.channel}-${d.destination}`;
+}
+
+function deliveryJobOptions(deliveryId: string, spec: DeliveryQueueSpec): JobsOptions {
+  return {
+    jobId: deliveryId,
+    attempts: spec.retry.attempts,
+    backoff: { type: DELIVERY_BACKOFF, delay: spec.retry.initialDelayMs },
+    removeOnComplete: true,
+    removeOnFail: true,
+  };
 }
 
 export function processQueueName(prefix: string, partition: number): string {

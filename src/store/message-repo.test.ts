@@ -355,7 +355,10 @@ describe.each(backends)('MessageRepo on $name', (backend) => {
 
     const ids = await db.transaction(async (tx) => {
       expect(await repo.markProcessed(tx, m.id, 'processed', { segments: 4, destinations: 2 })).toBe(true);
-      return deliveries.createPending(tx, m.id, ['fhir-main', 'mllp-forward']);
+      const refs = await deliveries.createPendingMany(tx, [
+        { messageId: m.id, channel: m.channel, seq: 1, destinations: ['fhir-main', 'mllp-forward'] },
+      ]);
+      return refs.map((r) => r.id);
     });
     expect(ids).toHaveLength(2);
 
@@ -386,26 +389,34 @@ describe.each(backends)('MessageRepo on $name', (backend) => {
     expect(new Set(d.rows.map((r) => r.id))).toEqual(new Set(ids));
 
     // The reconciler sees them as pending (ordered by id, keyset from the nil uuid).
-    const pending = await deliveries.pendingAfter(
-      '00000000-0000-0000-0000-000000000000',
-      1000,
-      new Date(Date.now() + 60_000),
-    );
+    const pending = (
+      await deliveries.pendingAfter(
+        '00000000-0000-0000-0000-000000000000',
+        1000,
+        new Date(Date.now() + 60_000),
+      )
+    ).map((r) => r.id);
     expect(pending).toEqual(expect.arrayContaining(ids));
     expect([...pending].sort()).toEqual(pending);
     // …but not when asked for deliveries created before they were.
     const older = await deliveries.pendingAfter('00000000-0000-0000-0000-000000000000', 1000, before);
-    expect(older.filter((id) => ids.includes(id))).toEqual([]);
+    expect(older.filter((r) => ids.includes(r.id))).toEqual([]);
     // The keyset cursor skips ids at or below it.
     const [lowest] = [...ids].sort();
-    expect(await deliveries.pendingAfter(lowest!, 1000, new Date(Date.now() + 60_000))).not.toContain(lowest);
+    expect(
+      (await deliveries.pendingAfter(lowest!, 1000, new Date(Date.now() + 60_000))).map((r) => r.id),
+    ).not.toContain(lowest);
 
     // A second worker with the same message changes nothing.
     expect(await db.transaction((tx) => repo.markProcessed(tx, m.id, 'failed', { again: true }))).toBe(false);
     expect((await repo.get(m.id))!.status).toBe('processed');
     expect((await db.query('SELECT 1 FROM message_events WHERE message_id = $1', [m.id])).rowCount).toBe(1);
     expect(await repo.unfinishedInPartition(202, 0, 10)).toEqual([]);
-    expect(await db.transaction((tx) => deliveries.createPending(tx, m.id, []))).toEqual([]);
+    expect(
+      await db.transaction((tx) =>
+        deliveries.createPendingMany(tx, [{ messageId: m.id, channel: m.channel, seq: 1, destinations: [] }]),
+      ),
+    ).toEqual([]);
   });
 
   it('markProcessed and its deliveries roll back together', async () => {
@@ -414,7 +425,9 @@ describe.each(backends)('MessageRepo on $name', (backend) => {
     const err = await db
       .transaction(async (tx) => {
         await repo.markProcessed(tx, m.id, 'processed', {});
-        await deliveries.createPending(tx, m.id, ['fhir-main']);
+        await deliveries.createPendingMany(tx, [
+          { messageId: m.id, channel: m.channel, seq: 1, destinations: ['fhir-main'] },
+        ]);
         throw new Error('fail after the writes');
       })
       .then(

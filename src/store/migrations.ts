@@ -108,6 +108,42 @@ CREATE TABLE audit_events (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'delivery: ordering keys, attempts and encrypted answers',
+    sql: `
+-- channel and seq (the message's) let a delivery find, without a join, the deliveries that must go
+-- before it: same channel, destination and ordering key, lower seq. order_key is a keyed hash (HMAC
+-- under a secret wrapped by the master key), never the key itself: a patient identifier is PHI.
+ALTER TABLE deliveries
+  ADD COLUMN channel text,
+  ADD COLUMN seq bigint,
+  ADD COLUMN order_key bigint,
+  ADD COLUMN last_error_at timestamptz,
+  ADD COLUMN last_status integer,
+  ADD COLUMN next_attempt_at timestamptz;
+UPDATE deliveries d SET channel = m.channel, seq = m.seq FROM messages m WHERE m.id = d.message_id;
+ALTER TABLE deliveries ALTER COLUMN channel SET NOT NULL, ALTER COLUMN seq SET NOT NULL;
+CREATE INDEX deliveries_key_order ON deliveries (channel, destination, order_key, seq)
+  WHERE status IN ('pending', 'held') AND order_key IS NOT NULL;
+DROP INDEX deliveries_pending;
+CREATE INDEX deliveries_pending ON deliveries (channel, destination, seq) WHERE status IN ('pending', 'held');
+CREATE INDEX deliveries_failed ON deliveries (channel, destination, last_attempt_at) WHERE status = 'failed';
+ALTER TABLE delivery_attempts ADD COLUMN retry_after_ms integer, ADD COLUMN ack_code text;
+
+-- What was sent and what the destination answered, AES-256-GCM under a data key (both may be PHI).
+CREATE TABLE delivery_bodies (
+  delivery_id uuid NOT NULL REFERENCES deliveries (id),
+  attempt     integer NOT NULL,
+  kind        text NOT NULL CHECK (kind IN ('request', 'response')),
+  data_key_id text NOT NULL REFERENCES data_keys (id),
+  iv          bytea NOT NULL,
+  tag         bytea NOT NULL,
+  ciphertext  bytea NOT NULL,
+  PRIMARY KEY (delivery_id, attempt, kind)
+);
+`,
+  },
 ];
 
 /** Applies pending migrations in order, each in its own transaction, under an advisory lock so two

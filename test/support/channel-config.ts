@@ -1,11 +1,12 @@
 import {
   CHANNEL_DEFAULTS,
   type ChannelConfig,
-  type DestinationConfig,
+  type DestinationInput,
+  destinationWithDefaults,
 } from '../../src/channels/channel-config.js';
 
 /** A channel as the loader would produce it (defaults applied), for tests that need no channel file. */
-export function testChannel(name: string, destinations: readonly DestinationConfig[] = []): ChannelConfig {
+export function testChannel(name: string, destinations: readonly DestinationInput[] = []): ChannelConfig {
   return {
     name,
     enabled: true,
@@ -16,7 +17,7 @@ export function testChannel(name: string, destinations: readonly DestinationConf
     ordering: CHANNEL_DEFAULTS.ordering,
     validate: CHANNEL_DEFAULTS.validate,
     timezone: CHANNEL_DEFAULTS.timezone,
-    destinations,
+    destinations: destinations.map(destinationWithDefaults),
     file: `${name}.yaml`,
   };
 }

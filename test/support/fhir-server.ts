@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, jwtVerify } from 'jose';
 
 /** A request as the test FHIR server received it. */
 export interface RecordedRequest {
@@ -28,12 +29,22 @@ export interface TokenEndpointOptions {
   readonly expiresIn?: number;
   readonly clientId?: string;
   readonly clientSecret?: string;
+  /**
+   * The client's registered public keys. With them the endpoint wants a SMART Backend Services client
+   * assertion signed by one of them (in place of a client secret).
+   */
+  readonly jwks?: JSONWebKeySet;
 }
+
+const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** SMART Backend Services: `exp` is "no more than five minutes in the future". */
+const MAX_ASSERTION_LIFETIME_S = 300;
 
 /**
  * A real HTTP server on a random loopback port that speaks just enough FHIR for delivery tests: it
  * records every request and answers from a script (a list, used in order and then repeating the last
- * response, or a function). `/token` is an OAuth2 client-credentials endpoint.
+ * response, or a function). `/token` is an OAuth2 client-credentials endpoint, authenticating the
+ * client by its secret or (given `jwks`) by a signed JWT assertion.
  */
 export class TestFhirServer {
   readonly requests: RecordedRequest[] = [];
@@ -42,6 +53,8 @@ export class TestFhirServer {
   tokensIssued = 0;
   private server: Server | undefined;
   private readonly hanging = new Set<IncomingMessage>();
+  /** `jti` of every assertion accepted, so a replayed one is refused. */
+  private readonly assertionIds = new Set<string>();
 
   constructor(
     public script: Script = [okTransaction()],
@@ -122,16 +135,22 @@ export class TestFhirServer {
     return r;
   }
 
-  private issueToken(rec: RecordedRequest): ScriptedResponse {
+  private async issueToken(rec: RecordedRequest): Promise<ScriptedResponse> {
     const form = new URLSearchParams(rec.body);
-    const { clientId, clientSecret, expiresIn = 3600 } = this.token;
-    if (
-      rec.headers['content-type'] !== 'application/x-www-form-urlencoded' ||
-      form.get('grant_type') !== 'client_credentials' ||
+    const { clientId, clientSecret, jwks, expiresIn = 3600 } = this.token;
+    // RFC 6749 §5.2: a malformed request is 400; a client that fails to authenticate, 401 invalid_client.
+    if (rec.headers['content-type'] !== 'application/x-www-form-urlencoded' || !form.has('grant_type')) {
+      return oauthError(400, 'invalid_request');
+    }
+    if (form.get('grant_type') !== 'client_credentials') return oauthError(400, 'unsupported_grant_type');
+    if (jwks) {
+      const refused = await this.checkAssertion(form, jwks);
+      if (refused) return refused;
+    } else if (
       (clientId !== undefined && form.get('client_id') !== clientId) ||
       (clientSecret !== undefined && form.get('client_secret') !== clientSecret)
     ) {
-      return { status: 401, body: { error: 'invalid_client' } };
+      return oauthError(401, 'invalid_client');
     }
     this.tokensIssued++;
     return {
@@ -140,6 +159,57 @@ export class TestFhirServer {
       body: { access_token: `token-${this.tokensIssued}`, token_type: 'Bearer', expires_in: expiresIn },
     };
   }
+
+  /**
+   * RFC 7523 §3 client authentication as SMART Backend Services profiles it: signed by a registered
+   * key with RS384 or ES384, iss = sub = client_id, aud = this token URL, exp at most five minutes
+   * ahead, a jti not seen before. Undefined when the client is authenticated.
+   */
+  private async checkAssertion(
+    form: URLSearchParams,
+    jwks: JSONWebKeySet,
+  ): Promise<ScriptedResponse | undefined> {
+    const type = form.get('client_assertion_type');
+    const assertion = form.get('client_assertion');
+    // No client authentication at all is invalid_client; half of it is a malformed request.
+    if (type === null && assertion === null) return oauthError(401, 'invalid_client');
+    if (type === null || !assertion) return oauthError(400, 'invalid_request');
+    if (type !== JWT_BEARER) return oauthError(401, 'invalid_client');
+    const { clientId } = this.token;
+    let claims: JWTPayload;
+    try {
+      ({ payload: claims } = await jwtVerify(assertion, createLocalJWKSet(jwks), {
+        algorithms: ['RS384', 'ES384'],
+        typ: 'JWT',
+        audience: this.tokenUrl,
+        requiredClaims: ['iss', 'sub', 'exp', 'jti'],
+        ...(clientId === undefined ? {} : { issuer: clientId, subject: clientId }),
+      }));
+    } catch {
+      return oauthError(401, 'invalid_client');
+    }
+    const { iss, sub, exp = 0, jti = '' } = claims;
+    const passedId = form.get('client_id');
+    if (
+      iss !== sub ||
+      (passedId !== null && passedId !== sub) ||
+      exp > Math.floor(Date.now() / 1000) + MAX_ASSERTION_LIFETIME_S ||
+      this.assertionIds.has(jti)
+    ) {
+      return oauthError(401, 'invalid_client');
+    }
+    this.assertionIds.add(jti);
+    return undefined;
+  }
+}
+
+/** RFC 6749 §5.2 error answer. */
+function oauthError(status: 400 | 401, error: string): ScriptedResponse {
+  return {
+    status,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+    body: { error },
+  };
 }
 
 /** 200 with a transaction-response Bundle. */
