@@ -143,6 +143,12 @@ export const ERRORS = {
     hl7: '207',
   },
   QUEUE_UNAVAILABLE: { message: 'the work queue backend is unreachable', retryable: true, hl7: '207' },
+  // --- delivery (src/delivery, src/pipeline/delivery-step.ts) ---
+  DELIVERY_FAILED: {
+    message: 'a delivery was rejected by its destination or used up its attempts',
+    retryable: false,
+    hl7: '207',
+  },
   // --- mapping (src/mapping) and FHIR output (src/fhir) ---
   MAPPING_NONE: {
     message: 'no mapping for message type {messageType}',

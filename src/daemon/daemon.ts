@@ -219,6 +219,9 @@ export class Daemon {
           else if (stats.deliveries > 0) logger.debug(stats, 'reconciler re-enqueued pending deliveries');
           // Positions that carried data no mapping rule read, counted per channel since start.
           if (gaps.takeChanged()) logger.info({ notMapped: gaps.snapshot() }, 'fields not mapped');
+          this.#reportDestinations(workDeliveries, destinations).catch((err: unknown) =>
+            logger.warn({ err }, 'destination status query failed'),
+          );
         },
         onError: (err) => logger.warn({ err }, 'reconciler pass failed'),
       });
@@ -299,6 +302,47 @@ export class Daemon {
     }
     this.#teardown = [];
     this.#state = 'stopped';
+  }
+
+  /** Destination → its last reported trouble, so a line is written when it changes, not every pass. */
+  readonly #reported = new Map<string, string>();
+
+  /**
+   * One line per destination whose trouble changed since the last pass: breaker, backlog, what retries,
+   * is held or held back behind a retrying key, dead letters — counts and codes only.
+   */
+  async #reportDestinations(
+    repo: DeliveryRepo,
+    destinations: ReadonlyMap<string, Destination>,
+  ): Promise<void> {
+    const stats = new Map((await repo.destinationStats()).map((s) => [destinationKey(s), s]));
+    for (const [key, dest] of destinations) {
+      const snap = dest.snapshot();
+      const st = stats.get(key);
+      const line = {
+        channel: snap.channel,
+        destination: snap.destination,
+        breaker: snap.breaker,
+        pending: st?.pending ?? 0,
+        retrying: st?.retrying ?? 0,
+        heldBack: st?.heldBack ?? 0,
+        held: st?.held ?? 0,
+        failed: st?.failed ?? 0,
+        oldestPendingS: st?.oldestPendingAt
+          ? Math.round((Date.now() - st.oldestPendingAt.getTime()) / 1000)
+          : 0,
+        lastErrorClass: st?.lastErrorClass ?? snap.lastErrorClass,
+      };
+      const trouble =
+        line.breaker !== 'closed' || line.retrying + line.held + line.heldBack + line.failed > 0;
+      const sig = trouble
+        ? JSON.stringify([line.breaker, line.retrying > 0, line.held, line.heldBack > 0, line.failed])
+        : 'ok';
+      if ((this.#reported.get(key) ?? 'ok') === sig) continue;
+      this.#reported.set(key, sig);
+      if (trouble) this.#opts.logger.warn(line, 'destination needs attention');
+      else this.#opts.logger.info(line, 'destination healthy again');
+    }
   }
 
   #onStop(name: string, run: () => Promise<unknown>): void {

@@ -47,7 +47,9 @@ export class DestinationBreaker {
       {
         halfOpenAfter: config.openMs,
         breaker: new CountBreaker({
-          threshold: config.failureRatio,
+          // cockatiel takes thresholds in (0, 1) only and opens when failures exceed threshold·total; the
+          // schema allows 1 ("open when every call failed"), which a threshold just under 1 means.
+          threshold: Math.min(config.failureRatio, 1 - 1e-9),
           size: Math.max(20, config.minimumRequests),
           minimumNumberOfCalls: config.minimumRequests,
         }),

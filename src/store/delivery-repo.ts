@@ -164,7 +164,8 @@ export class DeliveryRepo {
 
   /**
    * Records one attempt and, unless it is a retry, ends the delivery. The message follows: delivered
-   * once all its deliveries are, failed (DELIVERY_FAILED) when one of them is dead-lettered or rejected.
+   * once all its deliveries are, failed (last_error_code DELIVERY_FAILED) when one of them is dead-lettered
+   * or rejected.
    * Returns false when the delivery was no longer pending (another process finished it first).
    */
   async recordAttempt(a: AttemptRecord, tx?: Queryable): Promise<boolean> {
@@ -203,7 +204,6 @@ export class DeliveryRepo {
        m AS (
          UPDATE messages SET updated_at = now(),
                 status = CASE WHEN $3 = 'failed' THEN 'failed' ELSE 'delivered' END,
-                error_code = CASE WHEN $3 = 'failed' THEN 'DELIVERY_FAILED' ELSE error_code END,
                 last_error_code = CASE WHEN $3 = 'failed' THEN 'DELIVERY_FAILED' ELSE last_error_code END,
                 last_error_at = CASE WHEN $3 = 'failed' THEN now() ELSE last_error_at END
           WHERE id = $2 AND EXISTS (SELECT 1 FROM d)

@@ -85,7 +85,8 @@ describe('hl7e archive verify / keys rotate on the embedded store', () => {
     const rotated = await cli(env, 'keys', 'rotate');
     expect(rotated.code).toBe(0);
     expect(rotated.stdout).toMatch(/master key rotated: lmk-0002-/);
-    expect(rotated.stdout).toContain('data keys re-wrapped: 1 of 1');
+    // The archive's data key and the delivery ordering-key secret, both kept wrapped in data_keys.
+    expect(rotated.stdout).toContain('data keys re-wrapped: 2 of 2');
     const keyFile = JSON.parse(readFileSync(join(dir, 'data', 'master-key.json'), 'utf8')) as {
       keys: unknown[];
     };
