@@ -2,10 +2,11 @@ import { isEngineError } from '../errors.js';
 
 /**
  * Exit codes of `hl7e` (documented in README):
- *   0 success · 1 the command ran and found a problem (a NAK, an invalid channel) · 2 usage or input error
- *   · 3 could not reach a peer or service.
+ *   0 success · 1 the command ran and found a problem (a NAK, an invalid channel, something needing
+ *   attention) · 2 usage or input error · 3 could not reach a peer, service or running engine · 4 refused
+ *   (admin token or role).
  */
-export const EXIT = { ok: 0, problem: 1, usage: 2, unreachable: 3 } as const;
+export const EXIT = { ok: 0, problem: 1, usage: 2, unreachable: 3, denied: 4 } as const;
 
 /** An expected failure: printed as one line, no stack trace. */
 export class CliError extends Error {

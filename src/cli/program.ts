@@ -6,6 +6,7 @@ import { registerConvert } from './commands/convert.command.js';
 import { registerParse } from './commands/parse.command.js';
 import { registerSend } from './commands/send.command.js';
 import { registerStart } from './commands/start.command.js';
+import { registerStatus } from './commands/status.command.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerConvert(program);
   registerChannels(program);
   registerArchive(program);
+  registerStatus(program);
   program.addHelpText(
     'after',
     `
@@ -37,9 +39,11 @@ Examples:
   $ hl7e channels test                           # golden files: what a mapping change changes
   $ hl7e archive verify                          # every record decrypts and matches its digest
   $ hl7e keys rotate                             # new master key, data keys re-wrapped
+  $ hl7e status                                  # the running engine: exit 1 when something needs attention
 
 Environment: HL7E_CHANNELS_DIR, HL7E_MAPPINGS_DIR, HL7E_DATA_DIR, HL7E_DATABASE_URL, HL7E_REDIS_URL, HL7E_KMS_KEY_ID … (README "Configuration").
-Exit codes: 0 ok · 1 a problem was found (NAK, invalid config) · 2 usage or input error · 3 peer unreachable`,
+Exit codes: 0 ok · 1 a problem was found (NAK, invalid config, status needs attention) · 2 usage or input error
+· 3 peer or running engine unreachable · 4 refused (admin token or role)`,
   );
   return program;
 }

@@ -56,6 +56,12 @@ export interface EngineEnv {
   readonly intakeMaxPending: number;
   /** HL7E_INTAKE_COMMIT_TIMEOUT_MS: a commit slower than this answers AE/CE; default 10000 */
   readonly intakeCommitTimeoutMs: number;
+  /** HL7E_ADMIN_HOST: the admin API's address; default 127.0.0.1 (loopback only) */
+  readonly adminHost: string;
+  /** HL7E_ADMIN_PORT: the admin API's port; default 0 (any free port, written to <dataDir>/admin.json) */
+  readonly adminPort: number;
+  /** HL7E_ROLES_FILE: operators and their roles (admin/roles.ts); default ./roles.yaml, optional */
+  readonly rolesFile: string;
 }
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): EngineEnv {
@@ -96,6 +102,9 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EngineEnv {
     intakeHighWater: int(env, 'HL7E_INTAKE_HIGH_WATER', 2000, 1),
     intakeMaxPending: int(env, 'HL7E_INTAKE_MAX_PENDING', 10_000, 1),
     intakeCommitTimeoutMs: int(env, 'HL7E_INTAKE_COMMIT_TIMEOUT_MS', 10_000, 100),
+    adminHost: env.HL7E_ADMIN_HOST || '127.0.0.1',
+    adminPort: int(env, 'HL7E_ADMIN_PORT', 0, 0, 65_535),
+    rolesFile: resolve(env.HL7E_ROLES_FILE ?? 'roles.yaml'),
   });
 }
 
@@ -109,7 +118,7 @@ export function hostPorts(
     const m = /^\s*\[?([^\]\s]+?)\]?:(\d{1,5})\s*$/.exec(part);
     if (!m) {
       throw new EngineError('CONFIG_INVALID', {
-        detail: 'HL7E_REDIS_SENTINELS must be host:port[,host:port…]',
+        detail: `${name} must be host:port[,host:port…]`,
       });
     }
     return { host: m[1] as string, port: Number(m[2]) };

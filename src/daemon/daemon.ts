@@ -1,5 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createAdminApi } from '../admin/admin-api.js';
+import { ADMIN_FILE, newAdminToken, removeAdminFile, writeAdminFile } from '../admin/admin-file.js';
+import { RoleMap } from '../admin/roles.js';
+import type { EngineState } from '../admin/status-report.js';
 import { KeyRing } from '../archive/keyring.js';
 import { RawArchive } from '../archive/raw-archive.js';
 import type { ChannelConfig } from '../channels/channel-config.js';
@@ -11,6 +15,7 @@ import { Destination } from '../delivery/destination.js';
 import { EngineError } from '../errors.js';
 import { MappingCatalog } from '../mapping/mapping-catalog.js';
 import { MllpListener, type MllpListenerOptions } from '../mllp/index.js';
+import { AuditLog } from '../observability/audit-log.js';
 import type { Logger } from '../observability/logger.js';
 import { ConversionPool } from '../pipeline/conversion-pool.js';
 import { DeliveryStep } from '../pipeline/delivery-step.js';
@@ -23,6 +28,7 @@ import { Processor } from '../pipeline/processor.js';
 import { RawHandoff } from '../pipeline/raw-handoff.js';
 import { Reconciler } from '../pipeline/reconciler.js';
 import { type DeliveryQueueSpec, destinationKey, WorkQueues } from '../pipeline/work-queues.js';
+import { AuditRepo } from '../store/audit-repo.js';
 import { DataKeyRepo } from '../store/data-key-repo.js';
 import { DeliveryRepo } from '../store/delivery-repo.js';
 import { MessageRepo } from '../store/message-repo.js';
@@ -64,6 +70,8 @@ export class Daemon {
   /** Teardown steps in the order they must run (reverse of construction). */
   #teardown: { name: string; run: () => Promise<unknown> }[] = [];
   #commit: GroupCommit | undefined;
+  /** Closes the admin API and removes its admin.json. */
+  #admin: (() => Promise<void>) | undefined;
 
   constructor(opts: DaemonOptions) {
     this.#opts = opts;
@@ -262,6 +270,58 @@ export class Daemon {
       this.#onStop('intake', () => commit.close());
       await reconciler.start();
 
+      const roles = RoleMap.load(env.rolesFile);
+      if (!roles.configured) {
+        logger.warn(
+          { rolesFile: env.rolesFile },
+          'no roles file: every operator is admin; list operators and their roles there',
+        );
+      }
+      const state: EngineState = {
+        listeners: () =>
+          channels.map((c) => {
+            const l = this.#listeners.get(c.name);
+            const addr = l?.address();
+            return {
+              channel: c.name,
+              host: addr?.host ?? c.source.mllp.host,
+              port: addr?.port ?? c.source.mllp.port,
+              up: addr !== undefined,
+              connections: l?.connectionCount ?? 0,
+              held: l?.held ?? false,
+            };
+          }),
+        destinations: () => [...destinations.values()].map((d) => d.snapshot()),
+        processDepth: () => queues.processDepth(),
+        deliveryDepth: () => queues.deliveryDepth(),
+      };
+      const token = newAdminToken();
+      const admin = createAdminApi(
+        {
+          state,
+          db: store.workDb,
+          messages: workMessages,
+          deliveries: workDeliveries,
+          audit: new AuditLog(new AuditRepo(store.db)),
+          keys: keyring,
+          archive,
+          converter,
+          channels: byName,
+          enqueueDeliveries: (refs) => queues.enqueueDelivery(refs),
+          enqueueProcessing: (items) => queues.enqueueProcess(items),
+          logger,
+        },
+        { host: env.adminHost, port: env.adminPort, token, roles },
+      );
+      const { url } = await admin.listen();
+      this.#admin = async () => {
+        removeAdminFile(env.dataDir, token);
+        await admin.close();
+      };
+      mkdirSync(env.dataDir, { recursive: true });
+      writeAdminFile(env.dataDir, { url, token, pid: process.pid, startedAt: new Date().toISOString() });
+      logger.info({ url, file: join(env.dataDir, ADMIN_FILE) }, 'admin API listening');
+
       for (const channel of channels) {
         const listener = new MllpListener(this.#listenerOptions(channel, commit));
         this.#listeners.set(channel.name, listener);
@@ -283,6 +343,8 @@ export class Daemon {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
     const { logger } = this.#opts;
+    // First: no operator acts on an engine that is going away, and the CLI stops finding it.
+    await this.#admin?.().catch((err: unknown) => logger.error({ err }, 'admin API failed to close'));
     const results = await Promise.allSettled(
       [...this.#listeners].map(async ([name, l]) => {
         await l.close();

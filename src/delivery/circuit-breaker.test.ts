@@ -35,6 +35,16 @@ describe('DestinationBreaker', () => {
     expect(r.kind === 'open' && r.retryInMs <= 150).toBe(true);
   });
 
+  it('takes failureRatio 1 (open only when every call failed), which cockatiel alone refuses', async () => {
+    const b = new DestinationBreaker({ failureRatio: 1, minimumRequests: 4, openMs: 1_000 });
+    for (let i = 0; i < 3; i++) await b.call(async () => DOWN);
+    await b.call(async () => OK);
+    expect(b.state).toBe('closed');
+    const c = new DestinationBreaker({ failureRatio: 1, minimumRequests: 4, openMs: 1_000 });
+    for (let i = 0; i < 4; i++) await c.call(async () => DOWN);
+    expect(c.state).toBe('open');
+  });
+
   it('counts a permanent rejection as the destination answering, not failing', async () => {
     const { b } = breaker();
     for (let i = 0; i < 10; i++) await b.call(async () => BAD);

@@ -7,11 +7,15 @@ const policy = { attempts: 10, initialDelayMs: 1_000, maxDelayMs: 60_000 };
 describe('retryDelayMs', () => {
   it('stays between the floor and the exponential ceiling, capped at maxDelayMs', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 40 }), fc.double({ min: 0, max: 0.999_999 }), (attempt, r) => {
-        const d = retryDelayMs(policy, attempt, undefined, () => r);
-        const ceiling = Math.min(60_000, 1_000 * 2 ** (attempt - 1));
-        return Number.isInteger(d) && d >= 1_000 && d <= ceiling;
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.double({ min: 0, max: 0.999_999, noNaN: true }),
+        (attempt, r) => {
+          const d = retryDelayMs(policy, attempt, undefined, () => r);
+          const ceiling = Math.min(60_000, 1_000 * 2 ** (attempt - 1));
+          return Number.isInteger(d) && d >= 1_000 && d <= ceiling;
+        },
+      ),
     );
   });
 

@@ -41,7 +41,7 @@ function message(): NewMessage {
     messageType: 'ORU^R01',
     version: '2.5.1',
     receivedAt,
-    connectionId: null,
+    connectionId: 'conn-test',
     status: 'received',
     ackCode: 'AA',
     errorCode: null,

@@ -39,6 +39,13 @@ export interface PriorMessage {
 }
 
 /** What processing and verification need to open a message's archive record. */
+export interface ChannelActivity {
+  channel: string;
+  received: number;
+  acked: number;
+  failed: number;
+}
+
 export interface StoredMessage {
   id: string;
   seq: number;
@@ -234,5 +241,24 @@ export class MessageRepo {
       id,
       code,
     ]);
+  }
+  /** Per channel since `since`: received, ACKed (AA/CA), failed or rejected (for `hl7e status`). */
+  async activity(since: Date): Promise<ChannelActivity[]> {
+    const { rows } = await this.db.query<ChannelActivity>(
+      `SELECT channel, count(*)::int AS received,
+              count(*) FILTER (WHERE ack_code IN ('AA', 'CA'))::int AS acked,
+              count(*) FILTER (WHERE status IN ('failed', 'rejected'))::int AS failed
+         FROM messages WHERE received_at >= $1 GROUP BY channel`,
+      [since.toISOString()],
+    );
+    return rows;
+  }
+
+  /** Per channel: when its oldest message still waiting for processing arrived. */
+  async oldestUnprocessed(): Promise<{ channel: string; at: Date }[]> {
+    const { rows } = await this.db.query<{ channel: string; at: Date }>(
+      `SELECT channel, min(received_at) AS at FROM messages WHERE status = 'received' GROUP BY channel`,
+    );
+    return rows;
   }
 }

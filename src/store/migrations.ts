@@ -144,6 +144,25 @@ CREATE TABLE delivery_bodies (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'on-call: time-range lookups, replays',
+    sql: `
+-- Status ("last hour") and messages list --since/--until read by arrival time. BRIN: rows arrive in time
+-- order, so a few pages of summaries serve every range and intake pays almost nothing for it.
+CREATE INDEX messages_received_at ON messages USING brin (received_at);
+CREATE INDEX messages_failed ON messages (channel, seq) WHERE status IN ('failed', 'rejected');
+CREATE INDEX deliveries_message ON deliveries (message_id);
+
+-- A replayed delivery counts its attempts afresh from attempt_base (its attempts so far), and says
+-- what to send: the Bundle rebuilt from the raw message with today's mappings (raw) or the body the
+-- last attempt sent, as it was (mapped).
+ALTER TABLE deliveries
+  ADD COLUMN attempt_base integer NOT NULL DEFAULT 0,
+  ADD COLUMN replay_from text CHECK (replay_from IN ('raw', 'mapped')),
+  ADD COLUMN replayed_at timestamptz;
+`,
+  },
 ];
 
 /** Applies pending migrations in order, each in its own transaction, under an advisory lock so two
