@@ -1,5 +1,9 @@
 import type { AdminContext } from './admin-context.js';
 import { AdminServer } from './admin-server.js';
+import { archiveRoutes } from './archive-routes.js';
+import { auditRoutes } from './audit-routes.js';
+import { messageRoutes } from './message-routes.js';
+import { replayRoutes } from './replay-routes.js';
 import type { RoleMap } from './roles.js';
 import { statusRoutes } from './status-routes.js';
 
@@ -23,5 +27,8 @@ export function createAdminApi(
     },
   });
   server.add(...statusRoutes(ctx));
+  server.add(...messageRoutes(ctx));
+  server.add(...auditRoutes(ctx), ...archiveRoutes(ctx));
+  server.add(...replayRoutes(ctx));
   return server;
 }

@@ -7,6 +7,7 @@ import type { MessageConverter } from '../pipeline/message-converter.js';
 import type { Db } from '../store/db.js';
 import type { DeliveryRef, DeliveryRepo } from '../store/delivery-repo.js';
 import type { MessageRepo } from '../store/message-repo.js';
+import type { RoleMap } from './roles.js';
 import type { EngineState } from './status-report.js';
 
 /**
@@ -27,5 +28,7 @@ export interface AdminContext {
   enqueueDeliveries(refs: readonly DeliveryRef[]): Promise<unknown>;
   /** Wakes processing of messages made `received` again (WorkQueues.enqueueProcess). */
   enqueueProcessing(items: readonly { id: string; partition: number }[]): Promise<unknown>;
+  /** For routes that need a second permission (a replay preview reveals content). */
+  readonly roles: RoleMap;
   readonly logger: Logger;
 }

@@ -33,6 +33,7 @@ import { DataKeyRepo } from '../store/data-key-repo.js';
 import { DeliveryRepo } from '../store/delivery-repo.js';
 import { MessageRepo } from '../store/message-repo.js';
 import { openStore } from '../store/open-store.js';
+import { ReplayRepo } from '../store/replay-repo.js';
 import { openKeyProvider } from './key-provider-factory.js';
 
 export interface DaemonOptions {
@@ -191,8 +192,10 @@ export class Daemon {
       this.#onStop('destinations', () =>
         Promise.allSettled([...destinations.values()].map((d) => d.close())),
       );
+      const replays = new ReplayRepo(store.workDb);
       const delivery = new DeliveryStep({
         deliveries: workDeliveries,
+        replays,
         archive,
         keys: keyring,
         converter,
@@ -309,6 +312,7 @@ export class Daemon {
           channels: byName,
           enqueueDeliveries: (refs) => queues.enqueueDelivery(refs),
           enqueueProcessing: (items) => queues.enqueueProcess(items),
+          roles,
           logger,
         },
         { host: env.adminHost, port: env.adminPort, token, roles },

@@ -1,4 +1,4 @@
-import { type BodyRef, type SealedBody, sealBody } from '../archive/delivery-bodies.js';
+import { type BodyRef, openBody, type SealedBody, sealBody } from '../archive/delivery-bodies.js';
 import type { KeyRing } from '../archive/keyring.js';
 import type { RawArchive } from '../archive/raw-archive.js';
 import type { DeliveryOutcome } from '../delivery/delivery-outcome.js';
@@ -6,11 +6,13 @@ import { type Destination, errorClass, type Payload } from '../delivery/destinat
 import { retryDelayMs } from '../delivery/retry-policy.js';
 import { isEngineError } from '../errors.js';
 import type { AttemptRecord, DeliveryRef, DeliveryRepo, DeliveryWork } from '../store/delivery-repo.js';
+import type { ReplayRepo } from '../store/replay-repo.js';
 import type { MessageConverter } from './message-converter.js';
 import { type DeliverJobContext, type DeliverVerdict, destinationKey } from './work-queues.js';
 
 export interface DeliveryStepOptions {
   deliveries: DeliveryRepo;
+  replays: ReplayRepo;
   archive: RawArchive;
   keys: KeyRing;
   converter: MessageConverter;
@@ -75,7 +77,8 @@ export class DeliveryStep {
     const open = dest.openFor();
     if (open > 0) return { kind: 'paused', ms: open };
 
-    const attempt = Math.max(work.attempts, job.attemptsMade) + 1;
+    // The store's count is the truth (a re-added job starts at 0); a replay's job counts on from its base.
+    const attempt = Math.max(work.attempts, work.attemptBase + job.attemptsMade) + 1;
     const startedAt = new Date(this.#now());
     const payload = await this.#payload(work, dest);
     if ('fault' in payload) {
@@ -99,10 +102,10 @@ export class DeliveryStep {
     if (r.kind === 'open') return { kind: 'paused', ms: r.retryInMs };
     const o = r.outcome;
     const policy = dest.config.retry;
-    const verdict = this.#verdict(o, attempt, dest);
+    const verdict = this.#verdict(o, attempt - work.attemptBase, dest);
     const delayMs =
       verdict === 'retry'
-        ? retryDelayMs(policy, attempt, o.kind === 'retry' ? o.retryAfterMs : undefined)
+        ? retryDelayMs(policy, attempt - work.attemptBase, o.kind === 'retry' ? o.retryAfterMs : undefined)
         : undefined;
     const bodies = await this.#bodies(work.id, attempt, r.sent, o, verdict);
     const record: Omit<AttemptRecord, 'deliveryId' | 'messageId'> = {
@@ -126,7 +129,7 @@ export class DeliveryStep {
     return { kind: 'done' };
   }
 
-  /** What this attempt means for the delivery. */
+  /** What this attempt (counted since the last replay) means for the delivery. */
   #verdict(o: DeliveryOutcome, attempt: number, dest: Destination): AttemptRecord['outcome'] {
     if (o.kind === 'delivered') return 'delivered';
     if (o.kind === 'rejected') return 'rejected';
@@ -170,6 +173,21 @@ export class DeliveryStep {
 
   /** The raw bytes, or the Bundle rebuilt from them; a permanent fault as its code. */
   async #payload(work: DeliveryWork, dest: Destination): Promise<Payload | { fault: string }> {
+    if (work.replayFrom === 'mapped') {
+      // Replayed as it was sent before: the body the last ended attempt sent, unchanged.
+      const last = await this.#o.replays.lastRequest(work.id);
+      if (last) {
+        const text = await openBody(
+          this.#o.keys,
+          { deliveryId: work.id, attempt: last.attempt, kind: 'request' },
+          last.body,
+        );
+        return dest.needs === 'bundle'
+          ? { kind: 'bundle', body: text }
+          : { kind: 'raw', raw: Buffer.from(text, 'latin1') };
+      }
+      // Nothing was sent before (it failed before sending): the raw message is all there is.
+    }
     let raw: Buffer;
     try {
       raw = await this.#o.archive.read({

@@ -30,6 +30,10 @@ export interface DeliveryWork extends DeliveryRef {
   readonly archive: { readonly file: string; readonly offset: number; readonly length: number };
   /** An earlier delivery with the same ordering key to the same destination is still pending or held. */
   readonly blocked: boolean;
+  /** Attempts made before the last replay: the retry policy counts from here. */
+  readonly attemptBase: number;
+  /** Set by a replay: send the Bundle rebuilt from the raw message, or what the last attempt sent. */
+  readonly replayFrom: 'raw' | 'mapped' | null;
 }
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'held';
@@ -117,10 +121,12 @@ export class DeliveryRepo {
       archive_offset: number;
       archive_length: number;
       blocked: boolean;
+      attempt_base: number;
+      replay_from: 'raw' | 'mapped' | null;
     }>(
       `SELECT d.id, d.message_id, d.channel, d.destination, d.status, d.attempts, d.seq,
               d.order_key::text AS order_key, m.content_sha256, m.archive_file, m.archive_offset,
-              m.archive_length,
+              m.archive_length, d.attempt_base, d.replay_from,
               (d.order_key IS NOT NULL AND EXISTS (
                  SELECT 1 FROM deliveries e
                   WHERE e.channel = d.channel AND e.destination = d.destination AND e.order_key = d.order_key
@@ -144,6 +150,8 @@ export class DeliveryRepo {
       contentSha256: r.content_sha256,
       archive: { file: r.archive_file, offset: r.archive_offset, length: r.archive_length },
       blocked: r.blocked,
+      attemptBase: r.attempt_base,
+      replayFrom: r.replay_from,
     };
   }
 

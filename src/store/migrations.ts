@@ -163,6 +163,15 @@ ALTER TABLE deliveries
   ADD COLUMN replayed_at timestamptz;
 `,
   },
+  {
+    version: 4,
+    name: 'archive prune: messages whose raw record was pruned',
+    sql: `
+-- Set when \`hl7e archive prune\` removed the archive file holding the message's raw record: the row
+-- (ids, states, attempts) stays; reading its content answers "pruned" instead of failing.
+ALTER TABLE messages ADD COLUMN archive_pruned_at timestamptz;
+`,
+  },
 ];
 
 /** Applies pending migrations in order, each in its own transaction, under an advisory lock so two

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { readEnv } from '../../config/env.js';
+import { archivePruneAction, type PruneOptions } from '../actions/archive-prune.action.js';
 import { archiveVerifyAction } from '../actions/archive-verify.action.js';
 import { keysRotateAction } from '../actions/keys-rotate.action.js';
 
@@ -25,6 +26,40 @@ Examples:
     )
     .action(async (opts: { channel?: string; json?: boolean }) => {
       process.exitCode = await archiveVerifyAction(readEnv(), opts, print);
+    });
+  archive
+    .command('prune')
+    .description('remove whole archive files past retention whose messages are all finished')
+    .requiredOption(
+      '--older-than <duration>',
+      'files of days that ended at least this long ago (30d, 12w; at least 1d)',
+    )
+    .option('--dry-run', 'list the files, bytes and messages it would remove; remove nothing')
+    .option('--reason <text>', 'why (recorded in the audit trail with what was removed)')
+    .option('--channel <name>', 'only this channel')
+    .option('--json', 'the report as JSON')
+    .addHelpText(
+      'after',
+      `
+Archive files hold one channel's messages of one UTC day. A file goes only when its whole day is past
+the cutoff and none of its messages is in flight (not yet processed, or with a delivery pending or
+held): such a file is kept and listed. The messages stay in the store with their states and attempts;
+\`messages show --raw\` then answers that the content was pruned, and they cannot be replayed --from raw.
+A real run is recorded in the audit trail. Needs the admin role.
+
+With a running engine it goes through the engine's admin API; with none, it opens the store itself
+(HL7E_DATABASE_URL or the embedded store in HL7E_DATA_DIR) and the archive in HL7E_ARCHIVE_DIR.
+Exit codes: 0 ok (kept files included) · 1 a file could not be removed · 2 bad option · 4 refused (role).
+
+Examples:
+  $ hl7e archive prune --older-than 90d --dry-run
+  $ hl7e archive prune --older-than 90d --reason "retention policy RP-7"
+  $ hl7e archive prune --older-than 26w --channel lab-results --json | jq .totals`,
+    )
+    .action(async (opts: PruneOptions) => {
+      process.exitCode = await archivePruneAction(readEnv(), opts, print, (l) =>
+        process.stderr.write(`${l}\n`),
+      );
     });
 
   const keys = program.command('keys').description('envelope-encryption keys');
