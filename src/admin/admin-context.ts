@@ -3,6 +3,7 @@ import type { RawArchive } from '../archive/raw-archive.js';
 import type { ChannelConfig } from '../channels/channel-config.js';
 import type { AuditLog } from '../observability/audit-log.js';
 import type { Logger } from '../observability/logger.js';
+import type { EngineMetrics } from '../observability/metrics.js';
 import type { MessageConverter } from '../pipeline/message-converter.js';
 import type { Db } from '../store/db.js';
 import type { DeliveryRef, DeliveryRepo } from '../store/delivery-repo.js';
@@ -30,5 +31,6 @@ export interface AdminContext {
   enqueueProcessing(items: readonly { id: string; partition: number }[]): Promise<unknown>;
   /** For routes that need a second permission (a replay preview reveals content). */
   readonly roles: RoleMap;
+  readonly metrics: EngineMetrics;
   readonly logger: Logger;
 }

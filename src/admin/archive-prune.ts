@@ -50,7 +50,7 @@ export interface PruneDeps {
 }
 
 /** Why a prune request is refused before it starts (admin route: 400; offline CLI: usage error). */
-export function pruneRequestProblem(req: { olderThanMs: unknown }): string | undefined {
+export function pruneRequestProblem(req: { olderThanMs?: unknown }): string | undefined {
   if (typeof req.olderThanMs !== 'number' || !Number.isFinite(req.olderThanMs)) {
     return 'olderThan must be a duration';
   }

@@ -17,6 +17,7 @@ import { MappingCatalog } from '../mapping/mapping-catalog.js';
 import { MllpListener, type MllpListenerOptions } from '../mllp/index.js';
 import { AuditLog } from '../observability/audit-log.js';
 import type { Logger } from '../observability/logger.js';
+import { EngineMetrics } from '../observability/metrics.js';
 import { ConversionPool } from '../pipeline/conversion-pool.js';
 import { DeliveryStep } from '../pipeline/delivery-step.js';
 import { GroupCommit } from '../pipeline/group-commit.js';
@@ -71,6 +72,7 @@ export class Daemon {
   /** Teardown steps in the order they must run (reverse of construction). */
   #teardown: { name: string; run: () => Promise<unknown> }[] = [];
   #commit: GroupCommit | undefined;
+  #metrics: EngineMetrics | undefined;
   /** Closes the admin API and removes its admin.json. */
   #admin: (() => Promise<void>) | undefined;
 
@@ -91,6 +93,24 @@ export class Daemon {
       const byName = new Map(channels.map((c) => [c.name, c]));
       const catalog = this.#loadMappings(channels);
       const gaps = new MappingGaps();
+      // Sources are read at scrape time, by then everything they name exists.
+      const metrics = new EngineMetrics({
+        queueDepth: async () => {
+          const out = [];
+          const p = await queues.processDepth();
+          for (const [state, jobs] of Object.entries(p)) out.push({ queue: 'process', state, jobs });
+          for (const [key, d] of await queues.deliveryDepth()) {
+            for (const [state, jobs] of Object.entries(d)) out.push({ queue: `deliver:${key}`, state, jobs });
+          }
+          return out;
+        },
+        breakers: () =>
+          [...destinations.values()].map((d) => {
+            const s = d.snapshot();
+            return { channel: s.channel, destination: s.destination, state: s.breaker };
+          }),
+      });
+      this.#metrics = metrics;
 
       const queues = await WorkQueues.connect({
         backend: env.queue,
@@ -162,6 +182,7 @@ export class Daemon {
           await queues.enqueueDelivery(refs);
         },
         onProcessed: (m, outcome, code, conversion) => {
+          metrics.processed.inc({ channel: m.channel, outcome });
           if (outcome === 'failed')
             logger.warn({ messageId: m.id, channel: m.channel, code }, 'processing failed');
           if (conversion) gaps.record(m.channel, conversion.unmapped);
@@ -204,7 +225,16 @@ export class Daemon {
         onAttempt: (a) => {
           // Ids and codes only. A retry is routine while a destination recovers: debug; an ending that
           // is not a success needs a person: warn.
-          const line = { ...a };
+          const { receivedAt, ...line } = a;
+          metrics.deliveryAttempts.inc({
+            channel: a.channel,
+            destination: a.destination,
+            outcome: a.outcome,
+          });
+          if (a.outcome === 'delivered') {
+            const seconds = (Date.now() - receivedAt.getTime()) / 1000;
+            metrics.endToEnd.observe({ channel: a.channel, destination: a.destination }, seconds);
+          }
           if (a.outcome === 'delivered' || a.outcome === 'retry') logger.debug(line, `delivery ${a.outcome}`);
           else logger.warn(line, `delivery ${a.outcome}`);
         },
@@ -253,6 +283,7 @@ export class Daemon {
         maxPending: env.intakeMaxPending,
         commitTimeoutMs: env.intakeCommitTimeoutMs,
         onCommitted: (committed) => {
+          metrics.archiveRecords.inc(committed.length);
           for (const c of committed) handoff.put(c.id, c.raw);
           queues.wakeProcessing(committed).catch((err: unknown) => {
             // Stored and ACKed: the reconciler enqueues them once the queue is back.
@@ -313,6 +344,7 @@ export class Daemon {
           enqueueDeliveries: (refs) => queues.enqueueDelivery(refs),
           enqueueProcessing: (items) => queues.enqueueProcess(items),
           roles,
+          metrics,
           logger,
         },
         { host: env.adminHost, port: env.adminPort, token, roles },
@@ -446,7 +478,15 @@ export class Daemon {
       maxMessageBytes: src.maxMessageBytes,
       idleTimeoutMs: src.idleTimeoutMs,
       handler: async (frame, conn) => {
+        const started = performance.now();
         const result = await intake(frame, conn.id);
+        const m = this.#metrics;
+        if (m) {
+          m.received.inc({ channel: channel.name });
+          m.acks.inc({ channel: channel.name, outcome: result.outcome });
+          m.ackLatency.observe({ channel: channel.name }, (performance.now() - started) / 1000);
+          if (result.duplicate) m.duplicates.inc({ channel: channel.name });
+        }
         if (result.outcome !== 'accept')
           log.warn(
             { connection: conn.id, outcome: result.outcome, code: result.code, messageId: result.messageId },

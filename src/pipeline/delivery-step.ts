@@ -34,6 +34,8 @@ export interface AttemptNote {
   readonly outcome: AttemptRecord['outcome'];
   readonly errorClass: string | null;
   readonly delayMs?: number;
+  /** When the message arrived: with `delivered`, its end-to-end latency. */
+  readonly receivedAt: Date;
 }
 
 /**
@@ -240,6 +242,7 @@ export class DeliveryStep {
       attempt: record.attempt,
       outcome: record.outcome,
       errorClass: record.errorClass,
+      receivedAt: work.receivedAt,
       ...(delayMs === undefined ? {} : { delayMs }),
     });
   }

@@ -32,6 +32,8 @@ export interface DeliveryWork extends DeliveryRef {
   readonly blocked: boolean;
   /** Attempts made before the last replay: the retry policy counts from here. */
   readonly attemptBase: number;
+  /** When the message arrived (end-to-end latency). */
+  readonly receivedAt: Date;
   /** Set by a replay: send the Bundle rebuilt from the raw message, or what the last attempt sent. */
   readonly replayFrom: 'raw' | 'mapped' | null;
 }
@@ -123,10 +125,11 @@ export class DeliveryRepo {
       blocked: boolean;
       attempt_base: number;
       replay_from: 'raw' | 'mapped' | null;
+      received_at: Date;
     }>(
       `SELECT d.id, d.message_id, d.channel, d.destination, d.status, d.attempts, d.seq,
               d.order_key::text AS order_key, m.content_sha256, m.archive_file, m.archive_offset,
-              m.archive_length, d.attempt_base, d.replay_from,
+              m.archive_length, d.attempt_base, d.replay_from, m.received_at,
               (d.order_key IS NOT NULL AND EXISTS (
                  SELECT 1 FROM deliveries e
                   WHERE e.channel = d.channel AND e.destination = d.destination AND e.order_key = d.order_key
@@ -151,6 +154,7 @@ export class DeliveryRepo {
       archive: { file: r.archive_file, offset: r.archive_offset, length: r.archive_length },
       blocked: r.blocked,
       attemptBase: r.attempt_base,
+      receivedAt: r.received_at,
       replayFrom: r.replay_from,
     };
   }

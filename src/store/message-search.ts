@@ -351,7 +351,7 @@ export class MessageSearch {
       }>(
         `SELECT a.delivery_id, a.attempt, a.started_at, a.finished_at, a.outcome, a.error_class, a.status_code,
                 a.ack_code, a.retry_after_ms,
-                (SELECT array_agg(b.kind ORDER BY b.kind DESC) FROM delivery_bodies b
+                (SELECT array_agg(b.kind ORDER BY b.kind) FROM delivery_bodies b
                   WHERE b.delivery_id = a.delivery_id AND b.attempt = a.attempt) AS bodies
            FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
           WHERE d.message_id = $1
