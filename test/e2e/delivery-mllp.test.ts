@@ -143,7 +143,7 @@ function channelYaml(name: string, port: number, mllp: string, retry: string): s
 async function dropQueueKeys(prefix: string): Promise<void> {
   const redis = new Redis(process.env.HL7E_REDIS_URL ?? 'redis://127.0.0.1:6379');
   try {
-    const keys = await redis.keys(`${prefix}:*`);
+    const keys = await redis.keys(`bull:${prefix}-*`);
     if (keys.length > 0) await redis.del(...keys);
   } finally {
     redis.disconnect();

@@ -107,7 +107,7 @@ async function startEngine(channel: string, files: Record<string, string>): Prom
 async function dropQueueKeys(prefix: string): Promise<void> {
   const redis = new Redis(process.env.HL7E_REDIS_URL ?? 'redis://127.0.0.1:6379');
   try {
-    const keys = await redis.keys(`${prefix}:*`);
+    const keys = await redis.keys(`bull:${prefix}-*`);
     if (keys.length > 0) await redis.del(...keys);
   } finally {
     redis.disconnect();

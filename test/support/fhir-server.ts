@@ -8,6 +8,10 @@ export interface RecordedRequest {
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
   readonly body: string;
+  /** When it arrived (Date.now()), for checking the gaps between a client's retries. */
+  readonly at: number;
+  /** What the script answered, once it has decided. */
+  answer?: ScriptedResponse;
 }
 
 /** What the server does with one request. */
@@ -75,9 +79,11 @@ export class TestFhirServer {
     return `http://127.0.0.1:${addr.port}`;
   }
 
-  async start(): Promise<this> {
+  /** `port` 0 takes a free one; a given port brings a stopped server back where its clients look. */
+  async start(port = 0): Promise<this> {
     if (this.server) return this;
     const server = createServer((req, res) => {
+      const at = Date.now();
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -86,8 +92,10 @@ export class TestFhirServer {
           url: req.url ?? '',
           headers: req.headers,
           body: Buffer.concat(chunks).toString('utf8'),
+          at,
         };
         void this.answer(req, rec).then((r) => {
+          rec.answer = r;
           if ('hang' in r) {
             this.hanging.add(req);
             return;
@@ -107,7 +115,7 @@ export class TestFhirServer {
       });
     });
     this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     return this;
   }
 
