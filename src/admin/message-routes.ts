@@ -1,6 +1,7 @@
 import { openBody } from '../archive/delivery-bodies.js';
 import { isEngineError } from '../errors.js';
 import { decodeHl7 } from '../hl7/charset.js';
+import { ArchiveUsageRepo } from '../store/archive-usage-repo.js';
 import type { StoredMessage } from '../store/message-repo.js';
 import {
   MAX_PAGE,
@@ -190,6 +191,15 @@ async function reveal(
 }
 
 async function readRaw(ctx: AdminContext, m: StoredMessage): Promise<Buffer> {
+  // Retention removed its archive file (hl7e archive prune): say so, rather than a failed read.
+  const prunedAt = await new ArchiveUsageRepo(ctx.db).prunedAt(m.id);
+  if (prunedAt) {
+    throw new AdminError(
+      410,
+      'ARCHIVE_PRUNED',
+      `the raw content of ${m.id} was pruned from the archive at ${prunedAt.toISOString()} (hl7e archive prune); its states and attempts remain`,
+    );
+  }
   return ctx.archive.read({
     channel: m.channel,
     messageId: m.id,

@@ -47,7 +47,7 @@ Examples:
   $ hl7e archive prune --older-than 90d --dry-run # what retention would remove
   $ hl7e keys rotate                             # new master key, data keys re-wrapped
   $ hl7e status                                  # the running engine: exit 1 when something needs attention
-  $ hl7e messages list --status failed --since 2h  # what did not get through (no patient data shown)
+  $ hl7e messages list --status failed           # what did not get through (no patient data shown)
   $ hl7e messages show ID                        # one message: timeline of events, attempts, errors
   $ hl7e audit list --since 2h                   # who revealed, replayed, pruned — and why
   $ hl7e audit verify                            # the audit hash chain: exit 1 at the first broken link

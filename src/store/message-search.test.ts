@@ -167,7 +167,10 @@ describe.each(backends)('MessageSearch on $name', (backend) => {
     ];
     await messages.insertMany(rows);
     for (const r of rows) ids[r.controlId] = r.id;
-    const seqOf = async (id: string) => (await messages.get(id))?.seq as number;
+    // Read before the transaction: PGlite has one connection, which the transaction holds.
+    const seqs: Record<string, number> = {};
+    for (const r of rows) seqs[r.id] = (await messages.get(r.id))?.seq as number;
+    const seqOf = (id: string) => seqs[id] as number;
 
     const refs = await db.transaction(async (tx) => {
       await messages.markProcessedMany(tx, [
@@ -185,19 +188,19 @@ describe.each(backends)('MessageSearch on $name', (backend) => {
         {
           messageId: ids.C1 as string,
           channel: 'lab',
-          seq: await seqOf(ids.C1 as string),
+          seq: seqOf(ids.C1 as string),
           destinations: ['ehr'],
         },
         {
           messageId: ids.C2 as string,
           channel: 'lab',
-          seq: await seqOf(ids.C2 as string),
+          seq: seqOf(ids.C2 as string),
           destinations: ['ehr'],
         },
         {
           messageId: ids.C5 as string,
           channel: 'lab',
-          seq: await seqOf(ids.C5 as string),
+          seq: seqOf(ids.C5 as string),
           destinations: ['ehr', 'mllp'],
         },
       ]);

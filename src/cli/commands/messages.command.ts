@@ -130,7 +130,7 @@ Examples:
         if (opts.json) print(JSON.stringify(content, null, 2));
         else if (content.what === 'raw') writeRaw(content);
         else writeFhir(content);
-        note(dim(`${what} content of ${id} revealed; recorded in the audit trail as ${operatorName()}`));
+        note(`${what} content of ${id} revealed; recorded in the audit trail as ${operatorName()}`);
       }
       process.exitCode = EXIT.ok;
     });
@@ -358,18 +358,15 @@ function writeRaw(r: Wire<RawReveal>): void {
   } else {
     process.stdout.write(Buffer.from(r.base64, 'base64'));
   }
-  note(dim(`${r.byteLength} bytes, ${r.encoding}${r.charset ? ` (MSH-18 ${r.charset})` : ''}`));
+  note(`${r.byteLength} bytes, ${r.encoding}${r.charset ? ` (MSH-18 ${r.charset})` : ''}`);
 }
 
 /** The Bundle (several: a JSON array) on stdout; which is which on stderr. */
 function writeFhir(r: Wire<FhirReveal>): void {
   const shown = r.bundles.filter((b) => b.error === undefined);
   for (const b of r.bundles) {
-    note(
-      dim(
-        `${b.destination ?? '(no destination)'}: ${b.error ? `no Bundle: ${b.error}` : b.label}${shown.length > 1 && !b.error ? ` [${shown.indexOf(b)}]` : ''}`,
-      ),
-    );
+    const index = shown.length > 1 && !b.error ? ` [${shown.indexOf(b)}]` : '';
+    note(`${b.destination ?? '(no destination)'}: ${b.error ? `no Bundle: ${b.error}` : b.label}${index}`);
   }
   const out = shown.length === 1 ? shown[0]?.bundle : shown.map((b) => b.bundle);
   print(JSON.stringify(out, null, 2));
