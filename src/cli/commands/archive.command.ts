@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
+
+// Actions load when their command runs: `hl7e status` need not load the mapping engine, FHIR
+// definitions and schema compilers that `hl7e convert` needs (the CLI must answer fast at 3 a.m.).
 import { readEnv } from '../../config/env.js';
 import { archivePruneAction, type PruneOptions } from '../actions/archive-prune.action.js';
-import { archiveVerifyAction } from '../actions/archive-verify.action.js';
-import { keysRotateAction } from '../actions/keys-rotate.action.js';
 
 const print = (l: string) => process.stdout.write(`${l}\n`);
 
@@ -25,7 +26,11 @@ Examples:
   $ hl7e archive verify --channel lab-results --json`,
     )
     .action(async (opts: { channel?: string; json?: boolean }) => {
-      process.exitCode = await archiveVerifyAction(readEnv(), opts, print);
+      process.exitCode = await (await import('../actions/archive-verify.action.js')).archiveVerifyAction(
+        readEnv(),
+        opts,
+        print,
+      );
     });
   archive
     .command('prune')
@@ -78,6 +83,10 @@ Examples:
   $ hl7e keys rotate --no-rewrap`,
     )
     .action(async (opts: { rewrap: boolean }) => {
-      process.exitCode = await keysRotateAction(readEnv(), opts, print);
+      process.exitCode = await (await import('../actions/keys-rotate.action.js')).keysRotateAction(
+        readEnv(),
+        opts,
+        print,
+      );
     });
 }

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
+
+// Actions load when their command runs: `hl7e status` need not load the mapping engine, FHIR
+// definitions and schema compilers that `hl7e convert` needs (the CLI must answer fast at 3 a.m.).
 import { defaultChannelsDir } from '../../config/env.js';
-import { channelsTestAction } from '../actions/channels-test.action.js';
-import { channelsValidateAction } from '../actions/channels-validate.action.js';
 
 const MAPPINGS_OPTION =
   'site mapping folder, searched before the shipped maps (default: HL7E_MAPPINGS_DIR or ./mappings)';
@@ -25,8 +26,11 @@ Examples:
   $ hl7e channels validate site/channels --mappings site/mappings
   $ hl7e channels validate site/channels --json`,
     )
-    .action((dir: string, opts: { json?: boolean; mappings?: string }) => {
-      process.exitCode = channelsValidateAction({ dir, ...opts }, (l) => process.stdout.write(`${l}\n`));
+    .action(async (dir: string, opts: { json?: boolean; mappings?: string }) => {
+      process.exitCode = (await import('../actions/channels-validate.action.js')).channelsValidateAction(
+        { dir, ...opts },
+        (l) => process.stdout.write(`${l}\n`),
+      );
     });
   channels
     .command('test')
@@ -50,6 +54,9 @@ Examples:
 Exit codes: 0 every file as expected · 1 a file changed, has no expected .json yet, or a channel is invalid`,
     )
     .action(async (dir: string, opts: { update?: boolean; mappings?: string }) => {
-      process.exitCode = await channelsTestAction({ dir, ...opts }, (l) => process.stdout.write(`${l}\n`));
+      process.exitCode = await (await import('../actions/channels-test.action.js')).channelsTestAction(
+        { dir, ...opts },
+        (l) => process.stdout.write(`${l}\n`),
+      );
     });
 }

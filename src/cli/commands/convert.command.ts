@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+
+// Actions load when their command runs: `hl7e status` need not load the mapping engine, FHIR
+// definitions and schema compilers that `hl7e convert` needs (the CLI must answer fast at 3 a.m.).
 import { defaultChannelsDir } from '../../config/env.js';
-import { convertAction } from '../actions/convert.action.js';
 
 export function registerConvert(program: Command): void {
   program
@@ -46,7 +48,7 @@ Exit codes: 0 converted · 1 --validate found an error, or the mapping files are
           charset?: string;
         },
       ) => {
-        process.exitCode = await convertAction(
+        process.exitCode = await (await import('../actions/convert.action.js')).convertAction(
           { file, ...opts, channelsDir: opts.channels },
           {
             out: (l) => process.stdout.write(`${l}\n`),

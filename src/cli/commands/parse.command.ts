@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { parseAction } from '../actions/parse.action.js';
+
+// Actions load when their command runs: `hl7e status` need not load the mapping engine, FHIR
+// definitions and schema compilers that `hl7e convert` needs (the CLI must answer fast at 3 a.m.).
 
 export function registerParse(program: Command): void {
   program
@@ -23,7 +25,9 @@ Examples:
         file: string,
         opts: { path?: string; raw?: boolean; charset?: string; keepFormatting?: boolean },
       ) => {
-        await parseAction({ file, ...opts }, (line) => process.stdout.write(`${line}\n`));
+        await (await import('../actions/parse.action.js')).parseAction({ file, ...opts }, (line) =>
+          process.stdout.write(`${line}\n`),
+        );
       },
     );
 }

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { startAction } from '../actions/start.action.js';
+
+// Actions load when their command runs: `hl7e status` need not load the mapping engine, FHIR
+// definitions and schema compilers that `hl7e convert` needs (the CLI must answer fast at 3 a.m.).
 
 export function registerStart(program: Command): void {
   program
@@ -14,6 +16,6 @@ Examples:
   $ HL7E_LOG_LEVEL=debug hl7e start --channels /etc/hl7e/channels`,
     )
     .action(async (opts: { channels?: string }) => {
-      await startAction(opts);
+      await (await import('../actions/start.action.js')).startAction(opts);
     });
 }
