@@ -37,7 +37,8 @@ export interface ReplaySummary {
     /** Still pending or being processed: never replayed twice. */
     readonly inFlight: number;
     readonly alreadyDelivered: number;
-    /** Nothing to replay: rejected at intake, filtered out, or --from mapped with nothing mapped. */
+    /** Nothing to replay: rejected at intake, filtered out, --from mapped with nothing mapped, or
+     * --from raw with its raw record pruned. */
     readonly notReplayable: number;
   };
 }
@@ -75,6 +76,11 @@ export async function* replay(req: ReplayRequest, deps: ReplayDeps): AsyncGenera
     const reopenDeliveries: string[] = [];
     const reopenMessages: string[] = [];
     for (const c of batch) {
+      if (c.pruned && req.from === 'raw') {
+        // Its raw record is gone (archive prune): nothing to rebuild from. `--from mapped` still resends.
+        skipped.notReplayable++;
+        continue;
+      }
       const ds = c.deliveries.filter((d) => destination === undefined || d.destination === destination);
       if (ds.length === 0) {
         if (c.status === 'failed' && destination === undefined && req.from === 'raw')

@@ -23,6 +23,8 @@ export interface ReplayCandidate {
   readonly partition: number;
   readonly status: string;
   readonly lastErrorCode: string | null;
+  /** Its raw record was removed by `archive prune`: it cannot be rebuilt from raw any more. */
+  readonly pruned: boolean;
   readonly deliveries: readonly { id: string; destination: string; status: DeliveryStatus }[];
 }
 
@@ -69,9 +71,11 @@ export class ReplayRepo {
       partition: number;
       status: string;
       last_error_code: string | null;
+      pruned: boolean;
       deliveries: { id: string; destination: string; status: DeliveryStatus }[] | null;
     }>(
       `SELECT m.id, m.channel, m.partition, m.status, m.last_error_code,
+              m.archive_pruned_at IS NOT NULL AS pruned,
               (SELECT json_agg(json_build_object('id', d.id, 'destination', d.destination, 'status', d.status)
                                 ORDER BY d.destination)
                  FROM deliveries d WHERE d.message_id = m.id) AS deliveries
@@ -87,6 +91,7 @@ export class ReplayRepo {
       partition: r.partition,
       status: r.status,
       lastErrorCode: r.last_error_code,
+      pruned: r.pruned,
       deliveries: r.deliveries ?? [],
     }));
   }
