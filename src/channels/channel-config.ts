@@ -53,6 +53,8 @@ export interface DestinationConfig {
     readonly headers?: Readonly<Record<string, string>>;
     /** How the engine authenticates (delivery/fhir-auth.ts); secrets are read from env or file. */
     readonly auth?: FhirAuthConfig;
+    /** HTTPS trust and client certificate (delivery/https-transport.ts); paths relative to the channel file. */
+    readonly tls?: FhirTlsConfig;
   };
   readonly mllp?: {
     readonly host: string;
@@ -69,6 +71,19 @@ export interface DestinationConfig {
       readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
     };
   };
+}
+
+export interface FhirTlsConfig {
+  /** PEM CA bundle that replaces the system CAs for this destination (CA pinning). */
+  readonly ca?: string;
+  /** PEM client certificate and key, for servers that require mTLS. */
+  readonly cert?: string;
+  readonly key?: string;
+  /** SHA-256 fingerprints of acceptable server (leaf) certificates, checked after CA verification. */
+  readonly pins?: readonly string[];
+  /** Name the server certificate must carry, when it is not the URL's host. */
+  readonly servername?: string;
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
 }
 
 /** A destination as written: everything with a default may be left out. */
@@ -148,12 +163,19 @@ export interface MllpSourceConfig {
     readonly key: string;
     readonly ca?: string;
     readonly requireClientCert: boolean;
+    /** mTLS allowlist (mllp/client-cert-allowlist.ts): exact subject CNs or SHA-256 certificate fingerprints. */
+    readonly allowClients?: {
+      readonly subjects?: readonly string[];
+      readonly fingerprints?: readonly string[];
+    };
     readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
   };
   readonly allowFrom?: readonly string[];
   readonly maxMessageBytes: number;
   readonly idleTimeoutMs: number;
   readonly maxConnections?: number;
+  /** Per remote IP address. */
+  readonly maxConnectionsPerPeer?: number;
 }
 
 /**

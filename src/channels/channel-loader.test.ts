@@ -254,3 +254,43 @@ describe('unknown keys', () => {
     ]);
   });
 });
+
+describe('secrets written inline', () => {
+  it('are warned about at their line and key, the value never repeated', () => {
+    const r = load(`destinations:
+  - name: ehr
+    fhir:
+      baseUrl: https://svc:hunter2@ehr.example.org/fhir
+      headers:
+        Authorization: Bearer abc.def.ghi
+        X-Request-Source: hl7e
+  - name: other
+    fhir:
+      baseUrl: https://ehr.example.org/fhir?api_key=k-123
+      auth:
+        type: oauth2-client-credentials
+        tokenUrl: https://ehr.example.org/token
+        clientId: engine
+        clientSecret: { env: EHR_SECRET }
+`);
+    expect(r.problems).toEqual([]);
+    expect(r.channels).toHaveLength(1);
+    const lines = r.warnings.map((w) => `${w.line} ${w.key}: ${w.message}`);
+    expect(lines).toEqual([
+      '10 destinations.0.fhir.headers.Authorization: secret written inline: header Authorization belongs in auth ({ env } or { file })',
+      '8 destinations.0.fhir.baseUrl: secret written inline: a password in the URL (use auth: basic with password: { env })',
+      '14 destinations.1.fhir.baseUrl: secret written inline: query parameter api_key in the URL (use auth or a header from { env })',
+    ]);
+    for (const w of r.warnings) expect(w.message).not.toMatch(/hunter2|abc\.def|k-123/);
+  });
+
+  it('are not found in a channel that references its secrets', () => {
+    const r = load(`destinations:
+  - name: ehr
+    fhir:
+      baseUrl: https://ehr.example.org/fhir
+      auth: { type: bearer, token: { file: /run/secrets/ehr-token } }
+`);
+    expect(r.warnings).toEqual([]);
+  });
+});

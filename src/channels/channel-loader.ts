@@ -12,6 +12,7 @@ import {
   type DestinationInput,
   destinationWithDefaults,
 } from './channel-config.js';
+import { inlineSecretWarnings } from './secret-hygiene.js';
 
 /** One problem in one channel file, pointing at the line and key an analyst has to fix. */
 export type ChannelProblem = FileProblem;
@@ -28,6 +29,8 @@ export interface LoadChannelOptions {
 export interface LoadedChannels {
   channels: ChannelConfig[];
   problems: ChannelProblem[];
+  /** Things that work but should not be so: secrets written inline (secret-hygiene.ts). */
+  warnings: ChannelProblem[];
 }
 
 // Compiled once at load (STYLE habit 3); `useDefaults` fills in the documented defaults.
@@ -46,19 +49,22 @@ export function loadChannelDir(dir: string, options: LoadChannelOptions = {}): L
     .map((f) => join(dir, f));
   const channels: ChannelConfig[] = [];
   const problems: ChannelProblem[] = [];
+  const warnings: ChannelProblem[] = [];
   for (const file of files) {
     const result = loadChannelFile(file, options);
-    if ('channel' in result) channels.push(result.channel);
-    else problems.push(...result.problems);
+    if ('channel' in result) {
+      channels.push(result.channel);
+      warnings.push(...result.warnings);
+    } else problems.push(...result.problems);
   }
   problems.push(...crossChannelProblems(channels));
-  return { channels, problems };
+  return { channels, problems, warnings };
 }
 
 export function loadChannelFile(
   file: string,
   options: LoadChannelOptions = {},
-): { channel: ChannelConfig } | { problems: ChannelProblem[] } {
+): { channel: ChannelConfig; warnings: ChannelProblem[] } | { problems: ChannelProblem[] } {
   const read = readYamlFile(file);
   if ('problems' in read) return read;
   const yaml = read.yaml;
@@ -134,6 +140,7 @@ export function loadChannelFile(
   // ajv fills defaults only inside objects that exist; these may be left out whole.
   const d = CHANNEL_DEFAULTS;
   return {
+    warnings: inlineSecretWarnings(value, file, lineOf),
     channel: deepFreeze({
       ...value,
       ack: { ...d.ack, ...value.ack },

@@ -460,10 +460,12 @@ export class Daemon {
   }
 
   #loadChannels(): ChannelConfig[] {
-    const { channels, problems } = loadChannelDir(this.#opts.env.channelsDir);
+    const { channels, problems, warnings } = loadChannelDir(this.#opts.env.channelsDir);
     if (problems.length > 0) {
       throw new EngineError('CONFIG_INVALID', { detail: problems.map(formatProblem).join('; ') });
     }
+    // Where and what kind, never the value.
+    for (const w of warnings) this.#opts.logger.warn({ file: w.file, line: w.line, key: w.key }, w.message);
     return channels;
   }
 
@@ -489,7 +491,13 @@ export class Daemon {
         }
         if (result.outcome !== 'accept')
           log.warn(
-            { connection: conn.id, outcome: result.outcome, code: result.code, messageId: result.messageId },
+            {
+              connection: conn.id,
+              outcome: result.outcome,
+              code: result.code,
+              messageId: result.messageId,
+              correlationId: result.correlationId,
+            },
             'message not accepted',
           );
         else if (result.duplicate || result.collision)
@@ -518,6 +526,12 @@ export class Daemon {
     };
     if (src.allowFrom) options.allowFrom = [...src.allowFrom];
     if (src.maxConnections) options.maxConnections = src.maxConnections;
+    if (src.maxConnectionsPerPeer) options.maxConnectionsPerPeer = src.maxConnectionsPerPeer;
+    // Who was turned away and why: address, reason, TLS code, certificate fingerprint and CN; no content.
+    options.onEvent = (e) => {
+      if (e.type === 'refused' || e.type === 'client-refused') log.warn(e, 'connection refused');
+      else if (e.type === 'tls-error') log.warn(e, 'TLS handshake failed');
+    };
     if (src.tls) {
       // Paths are relative to the channel file, so a channel folder can be moved as a whole.
       const base = dirname(channel.file);
@@ -527,6 +541,7 @@ export class Daemon {
         key: read(src.tls.key),
         ...(src.tls.ca ? { ca: read(src.tls.ca) } : {}),
         requestCert: src.tls.requireClientCert,
+        ...(src.tls.allowClients ? { allowClients: src.tls.allowClients } : {}),
         minVersion: src.tls.minVersion,
       };
     }

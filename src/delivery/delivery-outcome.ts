@@ -32,6 +32,11 @@ export type DeliveryOutcome =
       /** MLLP: MSA-1 of a NAK (AE/CE); `body` its ACK message, kept encrypted like any answer. */
       readonly ackCode?: string;
       readonly body?: string;
+      /**
+       * `network` that was the TLS handshake's doing: the verification or handshake code (e.g.
+       * UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID, CERT_PIN_MISMATCH).
+       */
+      readonly tlsError?: string;
     }
   | {
       readonly kind: 'rejected';

@@ -66,11 +66,12 @@ export class Destination {
       onStateChange: (s) => events.onBreakerChange?.(this.channel, this.name, s),
     });
     if (config.fhir) {
-      const client = new FhirDestinationClient(config.fhir);
+      // fhir.tls paths are relative to the channel file, as the listener's are.
+      const client = new FhirDestinationClient(config.fhir, { baseDir: dirname(channel.file) });
       this.needs = 'bundle';
       this.#sender = {
         send: (p) => client.deliver(p.kind === 'bundle' ? p.body : p.raw.toString('utf8')),
-        close: async () => {},
+        close: async () => client.close(),
       };
     } else if (config.mllp) {
       const m = config.mllp;
@@ -154,6 +155,8 @@ export function errorClass(o: DeliveryOutcome): string | null {
           return `nak_${o.ackCode ?? 'AE'}`;
         case 'ack-timeout':
           return 'ack_timeout';
+        case 'network':
+          return o.tlsError ? `tls_${o.tlsError}` : 'network';
         default:
           return o.reason;
       }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { type CryptoKey, importPKCS8, SignJWT } from 'jose';
+import { fetchTransport, type HttpAnswer, type HttpTransport, TransportError } from './https-transport.js';
 
 /**
  * Credentials for a FHIR destination. Secrets are never in channel files: they name an environment
@@ -80,11 +81,14 @@ export interface AuthProviderOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Milliseconds clock for token expiry. */
   readonly now?: () => number;
+  /** How token requests travel (the destination's TLS settings, fhir-client.ts). @defaultValue fetchTransport */
+  readonly transport?: HttpTransport;
 }
 
 export function createAuthProvider(config: FhirAuthConfig, opts: AuthProviderOptions = {}): AuthProvider {
   const env = opts.env ?? process.env;
   const now = opts.now ?? Date.now;
+  const transport = opts.transport ?? fetchTransport;
   switch (config.type) {
     case 'none':
       return { authorization: async () => undefined, invalidate: () => {} };
@@ -97,12 +101,12 @@ export function createAuthProvider(config: FhirAuthConfig, opts: AuthProviderOpt
       return new CachedAuth(async () => `Bearer ${await readSecret(config.token, env)}`);
     case 'oauth2-client-credentials':
       return new CachedAuth(
-        async () => fetchToken(config.tokenUrl, await clientSecretForm(config, env), now),
+        async () => fetchToken(config.tokenUrl, await clientSecretForm(config, env), now, transport),
         now,
       );
     case 'smart-backend-services':
       return new CachedAuth(
-        async () => fetchToken(config.tokenUrl, await clientAssertionForm(config, env, now), now),
+        async () => fetchToken(config.tokenUrl, await clientAssertionForm(config, env, now), now, transport),
         now,
       );
   }
@@ -227,26 +231,33 @@ async function readPrivateKey(
 }
 
 /** Posts a token request whose client authentication `form` already carries; the answer per §5.1. */
-async function fetchToken(tokenUrl: string, form: URLSearchParams, now: () => number): Promise<Credential> {
+async function fetchToken(
+  tokenUrl: string,
+  form: URLSearchParams,
+  now: () => number,
+  transport: HttpTransport,
+): Promise<Credential> {
   const started = now();
-  let res: Response;
-  let text: string;
+  let res: HttpAnswer;
   try {
-    res = await fetch(tokenUrl, {
+    res = await transport(tokenUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       body: form,
-      redirect: 'manual',
       signal: AbortSignal.timeout(OAUTH2_POLICY.tokenTimeoutMs),
     });
-    text = await res.text();
   } catch (err) {
-    const timedOut = err instanceof Error && err.name === 'TimeoutError';
+    const timedOut = err instanceof TransportError && err.reason === 'timeout';
+    // A TLS failure names its code (untrusted CA, pin mismatch …) so the operator can see which.
+    const tls = err instanceof TransportError && err.reason === 'tls' ? ` (TLS ${err.code})` : '';
     throw new AuthError(
       timedOut ? 'timeout' : 'network',
-      timedOut ? 'the token endpoint did not answer in time' : 'the token endpoint could not be reached',
+      timedOut
+        ? 'the token endpoint did not answer in time'
+        : `the token endpoint could not be reached${tls}`,
     );
   }
+  const text = res.text;
   // The body of an error answer may echo the client id, secret or assertion: it is not kept.
   if (res.status !== 200) {
     throw new AuthError('status', `the token endpoint answered ${res.status}`, res.status);

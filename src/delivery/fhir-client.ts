@@ -1,7 +1,17 @@
 import type { DestinationConfig } from '../channels/channel-config.js';
+import { EngineError } from '../errors.js';
 import type { Bundle, BundleEntry, BundleEntryRequest, Resource } from '../fhir/fhir-types.js';
 import { classifyResponse, type DeliveryOutcome } from './delivery-outcome.js';
 import { AuthError, type AuthProvider, createAuthProvider, type FhirAuthConfig } from './fhir-auth.js';
+import {
+  fetchTransport,
+  type HttpAnswer,
+  type HttpsTransportHandle,
+  type HttpTransport,
+  httpsTransport,
+  readTlsFiles,
+  TransportError,
+} from './https-transport.js';
 
 /** https://hl7.org/fhir/R4/http.html#mime-type */
 const FHIR_JSON = 'application/fhir+json';
@@ -24,6 +34,8 @@ export interface DeliverOptions {
 export interface FhirClientOptions {
   /** Default: built from config.auth. */
   readonly auth?: AuthProvider;
+  /** Directory that relative paths in `config.tls` are resolved against (the channel file's). @defaultValue process.cwd() */
+  readonly baseDir?: string;
   readonly now?: () => number;
 }
 
@@ -41,14 +53,43 @@ export class FhirDestinationClient {
   private readonly base: string;
   private readonly auth: AuthProvider;
   private readonly now: () => number;
+  private readonly transport: HttpTransport;
+  private readonly https: HttpsTransportHandle | undefined;
 
+  /** @throws EngineError CONFIG_INVALID for `tls` on a non-https baseUrl; fs errors for unreadable PEM files. */
   constructor(
     private readonly config: FhirDestinationConfig,
     opts: FhirClientOptions = {},
   ) {
     this.base = config.baseUrl.replace(/\/+$/, '');
-    this.auth = opts.auth ?? createAuthProvider(config.auth ?? { type: 'none' });
+    // Without `tls`, node's fetch with the system CAs; with it, node:https (https-transport.ts says why).
+    if (config.tls) {
+      if (!/^https:\/\//i.test(config.baseUrl)) {
+        throw new EngineError('CONFIG_INVALID', { detail: 'fhir.tls needs an https:// baseUrl' });
+      }
+      this.https = httpsTransport(readTlsFiles(config.tls, opts.baseDir ?? process.cwd()));
+    }
+    this.transport = this.https?.request ?? fetchTransport;
+    this.auth =
+      opts.auth ?? createAuthProvider(config.auth ?? { type: 'none' }, { transport: this.tokenTransport() });
     this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * A token endpoint on the FHIR server's own origin (scheme, host, port) is the same server: it gets the
+   * same CA, client certificate and pins. One elsewhere (a separate authorization server) is verified
+   * against the system CAs, since this destination's pins and CA describe another certificate.
+   */
+  private tokenTransport(): HttpTransport {
+    const auth = this.config.auth;
+    if (!this.https || !auth || !('tokenUrl' in auth)) return fetchTransport;
+    const sameOrigin = new URL(auth.tokenUrl).origin === new URL(this.config.baseUrl).origin;
+    return sameOrigin ? this.https.request : fetchTransport;
+  }
+
+  /** Closes kept-alive HTTPS connections (fetch's pool closes by itself). Safe to call twice. */
+  close(): void {
+    this.https?.close();
   }
 
   /** `bundle` as an object or as its JSON text (the delivery step's, serialised where it was built). */
@@ -133,14 +174,15 @@ export class FhirDestinationClient {
       const headers: Record<string, string> = { ...this.config.headers, ...extra, accept: FHIR_JSON };
       if (body !== undefined) headers['content-type'] = FHIR_JSON;
       if (authorization !== undefined) headers.authorization = authorization;
-      let res: Response;
-      let text: string;
+      let res: HttpAnswer;
       try {
         // Redirects are not followed: the Authorization header must not travel to wherever they point.
-        res = await fetch(url, { method, headers, body, signal, redirect: 'manual' });
-        text = await res.text();
+        res = await this.transport(url, { method, headers, body, signal });
       } catch (err) {
-        const timedOut = signal.aborted || (err instanceof Error && err.name === 'TimeoutError');
+        if (err instanceof TransportError && err.reason === 'tls') {
+          return { outcome: { kind: 'retry', reason: 'network', tlsError: err.code } };
+        }
+        const timedOut = signal.aborted || (err instanceof TransportError && err.reason === 'timeout');
         return { outcome: { kind: 'retry', reason: timedOut ? 'timeout' : 'network' } };
       }
       if (res.status === 401 && attempt === 0 && authorization !== undefined) {
@@ -148,12 +190,12 @@ export class FhirDestinationClient {
         continue;
       }
       return {
-        outcome: classifyResponse(res.status, text, res.headers.get('retry-after'), {
+        outcome: classifyResponse(res.status, res.text, res.header('retry-after'), {
           now: this.now(),
           ...(maxRetryAfterMs === undefined ? {} : { maxRetryAfterMs }),
         }),
-        location: res.headers.get('location') ?? res.headers.get('content-location'),
-        etag: res.headers.get('etag'),
+        location: res.header('location') ?? res.header('content-location'),
+        etag: res.header('etag'),
       };
     }
   }

@@ -131,7 +131,11 @@ export function buildAck(header: MshHeader, options: AckOptions): string {
  * An AR/CR for input whose MSH cannot be read (garbage inside a frame): default delimiters, empty
  * routing fields, an empty MSA-2 because there is no control id to echo.
  */
-export function buildRejectForUnreadable(error: AckError | EngineError, mode: AckMode = 'original'): string {
+export function buildRejectForUnreadable(
+  error: AckError | EngineError,
+  mode: AckMode = 'original',
+  controlId?: string,
+): string {
   const header: MshHeader = {
     delimiters: DEFAULT_DELIMITERS,
     sendingApplication: '',
@@ -149,7 +153,7 @@ export function buildRejectForUnreadable(error: AckError | EngineError, mode: Ac
     applicationAckType: '',
     charset: '',
   };
-  return buildAck(header, { outcome: 'reject', mode, error });
+  return buildAck(header, { outcome: 'reject', mode, error, ...(controlId ? { controlId } : {}) });
 }
 
 function ackType(h: MshHeader, d: Delimiters, version: string): string {

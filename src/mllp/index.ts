@@ -1,5 +1,10 @@
 /** MLLP transport: framing, the listener (net/tls, allowlists, limits) and the sender. */
 export { CidrAllowlist } from './cidr-allowlist.js';
+export {
+  ClientCertAllowlist,
+  type ClientCertAllowlistOptions,
+  normalizeFingerprint,
+} from './client-cert-allowlist.js';
 export type { ConnectionInfo, MllpAck } from './mllp-connection.js';
 export {
   CR,

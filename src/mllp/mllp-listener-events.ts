@@ -7,8 +7,17 @@ import type { GarbageReason } from './mllp-framer.js';
 export type MllpListenerEvent =
   | { type: 'listening'; host: string; port: number }
   | { type: 'connection'; connectionId: string; remoteAddress: string; remotePort: number }
-  /** A peer turned away before anything was read: outside `allowFrom`, over `maxConnections`, or closing. */
-  | { type: 'refused'; remoteAddress: string; reason: 'allowlist' | 'max-connections' | 'closing' }
+  /**
+   * A peer turned away before anything was read: outside `allowFrom`, over `maxConnections` or
+   * `maxConnectionsPerPeer`, or the listener is closing.
+   */
+  | {
+      type: 'refused';
+      remoteAddress: string;
+      reason: 'allowlist' | 'max-connections' | 'max-connections-per-peer' | 'closing';
+    }
+  /** A client certificate the CA verified but `allowClients` does not name: closed after the handshake. */
+  | { type: 'client-refused'; remoteAddress: string; fingerprint256: string; subjectCN?: string }
   | { type: 'frame'; connectionId: string; bytes: number }
   | { type: 'ack'; connectionId: string; bytes: number }
   /** The handler returned no ACK (e.g. enhanced mode with MSH-15 = NE). */

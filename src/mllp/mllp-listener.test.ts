@@ -507,14 +507,21 @@ describe('MllpListener over TLS', () => {
     expect(answered(client.frames)).toEqual(['TLSHALF']);
   });
 
-  it('refuses a TLS 1.0 client', async () => {
-    const { port, ofType } = await start({ tls: { key: pki.serverKey, cert: pki.serverCert } });
-    // SECLEVEL=0 lets this OpenSSL speak TLS 1.0 at all, so the refusal is the server's.
+  it.each([
+    ['TLSv1', undefined],
+    ['TLSv1.1', undefined],
+    // A caller outside the channel schema asking for TLS 1.0 still gets TLS 1.2 as the floor.
+    ['TLSv1', 'TLSv1'],
+  ] as const)('refuses a %s client (listener minVersion %s)', async (version, asked) => {
+    const { port, ofType } = await start({
+      tls: { key: pki.serverKey, cert: pki.serverCert, ...(asked ? { minVersion: asked as never } : {}) },
+    });
+    // SECLEVEL=0 lets this OpenSSL speak TLS 1.0/1.1 at all, so the refusal is the server's.
     const attempt = TestMllpClient.connectTls(port, {
       ca: pki.ca,
       servername: 'localhost',
-      minVersion: 'TLSv1',
-      maxVersion: 'TLSv1',
+      minVersion: version,
+      maxVersion: version,
       ciphers: 'DEFAULT@SECLEVEL=0',
     });
     await expect(attempt).rejects.toThrow();
@@ -593,5 +600,164 @@ describe('MllpListener over TLS', () => {
       expect(ofType('connection')).toEqual([]);
       await vi.waitFor(() => expect(ofType('tls-error')).toHaveLength(1));
     });
+  });
+});
+
+describe('MllpListener client-certificate allowlist (mTLS)', () => {
+  let pki: TestPki;
+  beforeAll(() => {
+    pki = makeTestPki();
+  });
+  afterAll(() => pki.cleanup());
+
+  const fingerprint = (pem: Buffer) => new X509Certificate(pem).fingerprint256;
+
+  /** A listener with `allowClients` whose handler counts what it is handed. */
+  async function mtls(allowClients: { subjects?: string[]; fingerprints?: string[] }) {
+    const handled: string[] = [];
+    const started = await start({
+      tls: { key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, allowClients },
+      handler: async (f) => {
+        handled.push(controlIds(f).msh10);
+        return ackFor(f);
+      },
+    });
+    return { ...started, handled };
+  }
+
+  /**
+   * Connects with `options`, sends one message once the client's side of the handshake is done, and
+   * resolves with the bytes that came back when the connection closes (or after the first ACK).
+   */
+  function tryOnce(
+    port: number,
+    options: tls.ConnectionOptions,
+  ): Promise<{ acks: Array<string | undefined> }> {
+    return new Promise((resolve) => {
+      const socket = tls.connect({
+        port,
+        host: '127.0.0.1',
+        ca: pki.ca,
+        servername: 'localhost',
+        ...options,
+      });
+      cleanups.push(() => socket.destroy());
+      let data = Buffer.alloc(0);
+      socket.on('error', () => {});
+      socket.on('secureConnect', () => socket.write(frame(testMessage('TRY'))));
+      socket.on('data', (chunk: Buffer) => {
+        data = Buffer.concat([data, chunk]);
+        if (data.includes(0x1c)) socket.end();
+      });
+      socket.once('close', () =>
+        resolve({ acks: data.length ? answered([data.subarray(1, data.indexOf(0x1c))]) : [] }),
+      );
+    });
+  }
+
+  const client = () => ({ key: pki.clientKey, cert: pki.clientCert });
+  const otherClient = () => ({ key: pki.otherClientKey, cert: pki.otherClientCert });
+
+  it('serves a listed fingerprint (any case, colons or none) and refuses another client of the same CA', async () => {
+    const listed = fingerprint(pki.clientCert).replaceAll(':', '').toLowerCase();
+    const { port, handled, ofType } = await mtls({ fingerprints: [listed] });
+    expect(await tryOnce(port, client())).toEqual({ acks: ['TRY'] });
+    expect(await tryOnce(port, otherClient())).toEqual({ acks: [] });
+    expect(handled).toEqual(['TRY']);
+    await vi.waitFor(() => expect(ofType('client-refused')).toHaveLength(1));
+    expect(ofType('client-refused')[0]).toEqual({
+      type: 'client-refused',
+      remoteAddress: '127.0.0.1',
+      fingerprint256: fingerprint(pki.otherClientCert),
+      subjectCN: 'other client',
+    });
+    expect(ofType('connection')).toHaveLength(1);
+  });
+
+  it('serves a listed subject CN and refuses another', async () => {
+    const { port, handled, ofType } = await mtls({ subjects: ['mllp test client'] });
+    expect(await tryOnce(port, client())).toEqual({ acks: ['TRY'] });
+    expect(await tryOnce(port, otherClient())).toEqual({ acks: [] });
+    expect(handled).toEqual(['TRY']);
+    await vi.waitFor(() => expect(ofType('client-refused')).toHaveLength(1));
+  });
+
+  it.each([
+    ['no certificate', () => ({})],
+    ['a certificate from another CA', () => ({ key: pki.strangerKey, cert: pki.strangerCert })],
+  ])('asks for a certificate by itself and refuses a client with %s', async (_name, options) => {
+    const { port, handled, ofType } = await mtls({ subjects: ['mllp test client', 'stranger'] });
+    expect(await tryOnce(port, options())).toEqual({ acks: [] });
+    expect(handled).toEqual([]);
+    await vi.waitFor(() => expect(ofType('tls-error')).toHaveLength(1));
+    expect(ofType('connection')).toEqual([]);
+  });
+
+  it('refuses to start without a CA to verify client certificates against, or with an empty list', () => {
+    const base = { port: 0, handler: async () => undefined, onHandlerError: () => undefined };
+    const tlsBase = { key: pki.serverKey, cert: pki.serverCert };
+    expect(() => new MllpListener({ ...base, tls: { ...tlsBase, requestCert: true } })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+    expect(
+      () => new MllpListener({ ...base, tls: { ...tlsBase, allowClients: { subjects: ['x'] } } }),
+    ).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => new MllpListener({ ...base, tls: { ...tlsBase, ca: pki.ca, allowClients: {} } })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+    expect(
+      () =>
+        new MllpListener({
+          ...base,
+          tls: { ...tlsBase, ca: pki.ca, allowClients: { fingerprints: ['AB:CD'] } },
+        }),
+    ).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+  });
+});
+
+describe('MllpListener maxConnectionsPerPeer', () => {
+  /** A plain socket from `localAddress`, resolved once connected. */
+  async function from(port: number, localAddress: string): Promise<net.Socket> {
+    const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+    cleanups.push(() => socket.destroy());
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    return socket;
+  }
+
+  /** Sends one message and resolves with the control id its ACK answers ('' when closed instead). */
+  function ask(socket: net.Socket, id: string): Promise<string> {
+    return new Promise((resolve) => {
+      let data = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        data = Buffer.concat([data, chunk]);
+        const end = data.indexOf(0x1c);
+        if (end !== -1) resolve(controlIds(data.subarray(1, end)).msa2 ?? '');
+      });
+      socket.once('close', () => resolve(''));
+      socket.write(frame(testMessage(id)));
+    });
+  }
+
+  it('refuses the connection beyond the limit from one address, not from another; a closed one frees its slot', async () => {
+    const { port, ofType, listener } = await start({ maxConnectionsPerPeer: 2, maxConnections: 10 });
+    const a = await from(port, '127.0.0.1');
+    const b = await from(port, '127.0.0.1');
+    await vi.waitFor(() => expect(listener.connectionCount).toBe(2));
+    const third = await from(port, '127.0.0.1');
+    expect(await ask(third, 'THIRD')).toBe('');
+    expect(ofType('refused')).toEqual([
+      { type: 'refused', remoteAddress: '127.0.0.1', reason: 'max-connections-per-peer' },
+    ]);
+    // Another peer (the whole of 127.0.0.0/8 is loopback on Linux) has its own allowance.
+    const elsewhere = await from(port, '127.0.0.2');
+    expect(await ask(elsewhere, 'OTHER')).toBe('OTHER');
+    expect(await ask(a, 'A')).toBe('A');
+    expect(await ask(b, 'B')).toBe('B');
+    a.destroy();
+    await vi.waitFor(() => expect(listener.connectionCount).toBe(2));
+    const again = await from(port, '127.0.0.1');
+    expect(await ask(again, 'AGAIN')).toBe('AGAIN');
+    expect(ofType('refused')).toHaveLength(1);
   });
 });

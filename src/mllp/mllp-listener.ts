@@ -1,21 +1,36 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
+import { EngineError } from '../errors.js';
 import { CidrAllowlist } from './cidr-allowlist.js';
+import {
+  ClientCertAllowlist,
+  type ClientCertAllowlistOptions,
+  subjectCommonName,
+} from './client-cert-allowlist.js';
 import { type ConnectionInfo, type MllpAck, MllpConnection } from './mllp-connection.js';
 import { errorCode, type MllpListenerEvent } from './mllp-listener-events.js';
 
 export interface MllpListenerTlsOptions {
   key: string | Buffer;
   cert: string | Buffer;
-  /** CA(s) that client certificates must chain to; required for `requestCert`. */
+  /**
+   * CA(s) that client certificates must chain to; required for `requestCert` (without it node would
+   * trust every public CA's client certificates).
+   */
   ca?: string | Buffer | Array<string | Buffer>;
   /**
    * Ask every client for a certificate and refuse those without one that verifies against `ca` (mTLS).
-   * @defaultValue false
+   * @defaultValue false (true when `allowClients` is given)
    */
   requestCert?: boolean;
-  /** @defaultValue 'TLSv1.2' */
+  /**
+   * Of the certificates `ca` verifies, only these are served; others are disconnected after the
+   * handshake, before anything is read, and reported as `client-refused`.
+   * @defaultValue every certificate `ca` verifies
+   */
+  allowClients?: ClientCertAllowlistOptions;
+  /** TLS 1.0 and 1.1 are never offered, whatever is passed here. @defaultValue 'TLSv1.2' */
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
 
@@ -36,6 +51,11 @@ export interface MllpListenerOptions {
   idleTimeoutMs?: number;
   /** Connections beyond this many (TLS handshakes included) are refused. @defaultValue unlimited */
   maxConnections?: number;
+  /**
+   * Connections from one remote IP address beyond this many are refused, so one misbehaving sender
+   * cannot take every slot of `maxConnections`. @defaultValue unlimited
+   */
+  maxConnectionsPerPeer?: number;
   /** Reading from a connection pauses while this many of its frames await their ACK. @defaultValue 8 */
   maxPendingFrames?: number;
   /**
@@ -68,6 +88,9 @@ export class MllpListener {
   readonly #server: net.Server;
   readonly #tls: tls.Server | undefined;
   readonly #allowlist: CidrAllowlist | undefined;
+  readonly #clientAllowlist: ClientCertAllowlist | undefined;
+  /** Open sockets per remote address, for `maxConnectionsPerPeer`. */
+  readonly #perPeer = new Map<string, number>();
   /** Accepted sockets, counted from TCP accept (a TLS handshake in progress counts). */
   readonly #sockets = new Set<net.Socket>();
   /** TLS only: raw sockets still in their handshake, by peer address and port (unique per listener). */
@@ -81,6 +104,13 @@ export class MllpListener {
     this.#opts = options;
     this.#allowlist = options.allowFrom ? new CidrAllowlist(options.allowFrom) : undefined;
     const t = options.tls;
+    this.#clientAllowlist = t?.allowClients ? new ClientCertAllowlist(t.allowClients) : undefined;
+    const requestCert = Boolean(t?.requestCert || t?.allowClients);
+    if (requestCert && !t?.ca) {
+      throw new EngineError('CONFIG_INVALID', {
+        detail: 'client certificates are required but no ca is given',
+      });
+    }
     // allowHalfOpen: a sender may half-close after its last frame and still expect the ACK.
     this.#server = net.createServer({ allowHalfOpen: true }, (socket) => this.#admit(socket));
     // TLS runs on a server that never listens: admitted sockets are handed to it ('connection' may be
@@ -92,9 +122,10 @@ export class MllpListener {
             key: t.key,
             cert: t.cert,
             ...(t.ca ? { ca: t.ca } : {}),
-            requestCert: t.requestCert ?? false,
-            rejectUnauthorized: t.requestCert ?? false,
-            minVersion: t.minVersion ?? 'TLSv1.2',
+            requestCert,
+            rejectUnauthorized: requestCert,
+            // Checked here too: callers outside the channel schema could pass anything.
+            minVersion: t.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2',
           })
           .on('secureConnection', (socket: tls.TLSSocket) => this.#serve(socket))
           .on('tlsClientError', (err, socket) =>
@@ -171,10 +202,13 @@ export class MllpListener {
   #admit(socket: net.Socket): void {
     const remoteAddress = socket.remoteAddress ?? '';
     const max = this.#opts.maxConnections;
-    let refused: 'allowlist' | 'max-connections' | 'closing' | undefined;
+    const maxPerPeer = this.#opts.maxConnectionsPerPeer;
+    const fromPeer = this.#perPeer.get(remoteAddress) ?? 0;
+    let refused: Extract<MllpListenerEvent, { type: 'refused' }>['reason'] | undefined;
     if (this.#closing) refused = 'closing';
     else if (this.#allowlist && !this.#allowlist.allows(socket.remoteAddress)) refused = 'allowlist';
     else if (max !== undefined && this.#sockets.size >= max) refused = 'max-connections';
+    else if (maxPerPeer !== undefined && fromPeer >= maxPerPeer) refused = 'max-connections-per-peer';
     if (refused) {
       socket.on('error', () => {}); // a reset while being destroyed is expected
       socket.destroy();
@@ -182,7 +216,13 @@ export class MllpListener {
       return;
     }
     this.#sockets.add(socket);
-    socket.on('close', () => this.#sockets.delete(socket));
+    this.#perPeer.set(remoteAddress, fromPeer + 1);
+    socket.on('close', () => {
+      this.#sockets.delete(socket);
+      const left = (this.#perPeer.get(remoteAddress) ?? 1) - 1;
+      if (left > 0) this.#perPeer.set(remoteAddress, left);
+      else this.#perPeer.delete(remoteAddress);
+    });
     if (!this.#tls) {
       this.#serve(socket);
       return;
@@ -198,7 +238,25 @@ export class MllpListener {
 
   /** A plain or fully handshaken TLS socket that passed `#admit`. */
   #serve(socket: net.Socket | tls.TLSSocket): void {
-    if (socket instanceof tls.TLSSocket) this.#handshaking.delete(peerKey(socket));
+    if (socket instanceof tls.TLSSocket) {
+      this.#handshaking.delete(peerKey(socket));
+      if (this.#clientAllowlist && !socket.destroyed) {
+        const cert = socket.getPeerCertificate();
+        if (!socket.authorized || !this.#clientAllowlist.allows(cert)) {
+          const remoteAddress = socket.remoteAddress ?? '';
+          socket.destroy();
+          // The certificate's fingerprint and CN say who was turned away; they are not message content.
+          const cn = subjectCommonName(cert);
+          this.#emit({
+            type: 'client-refused',
+            remoteAddress,
+            fingerprint256: cert.fingerprint256 ?? '',
+            ...(cn === undefined ? {} : { subjectCN: cn }),
+          });
+          return;
+        }
+      }
+    }
     if (socket.destroyed) return;
     const info = connectionInfo(socket);
     const o = this.#opts;

@@ -1,6 +1,7 @@
 import { type ChannelConfig, compileAccept } from '../channels/channel-config.js';
 import { EngineError, isEngineError } from '../errors.js';
 import { type CharsetInfo, decodeHl7, encodeHl7, resolveCharset } from '../hl7/charset.js';
+import { newControlId } from '../hl7/control-id.js';
 import {
   type AckMode,
   type AckOutcome,
@@ -26,6 +27,11 @@ export interface IntakeResult {
   messageId?: string;
   duplicate?: boolean;
   collision?: boolean;
+  /**
+   * A NAK's own MSH-10: the correlation id the peer can quote. The engine logs it with the error code,
+   * so a NAK's cause is found without the NAK (or the log) carrying any message content.
+   */
+  correlationId?: string;
 }
 
 export interface IntakeOptions {
@@ -63,8 +69,15 @@ export function createIntake(channel: ChannelConfig, sink: MessageSink, opts: In
     ): IntakeResult => {
       const result: IntakeResult = { outcome, ack: undefined, ...extra };
       if (error) result.code = error.code;
+      if (outcome !== 'accept') result.correlationId = newControlId();
       if (commitAckWanted(header, mode, outcome)) {
-        result.ack = encodeHl7(buildAck(header, { outcome, mode, ...(error ? { error } : {}) }), charset);
+        const ack = buildAck(header, {
+          outcome,
+          mode,
+          ...(error ? { error } : {}),
+          ...(result.correlationId ? { controlId: result.correlationId } : {}),
+        });
+        result.ack = encodeHl7(ack, charset);
       }
       return result;
     };
@@ -133,10 +146,12 @@ export function oversizeNak(head: Buffer, channel: ChannelConfig, limit: number)
 
 function unreadable(err: unknown, mode: AckMode, charset: CharsetInfo): IntakeResult {
   const error = asEngineError(err, 'HL7_NOT_A_MESSAGE');
+  const correlationId = newControlId();
   return {
     outcome: 'reject',
     code: error.code,
-    ack: encodeHl7(buildRejectForUnreadable(error, mode), charset),
+    correlationId,
+    ack: encodeHl7(buildRejectForUnreadable(error, mode, correlationId), charset),
   };
 }
 

@@ -10,6 +10,11 @@ export interface TestPki {
   serverCert: Buffer;
   clientKey: Buffer;
   clientCert: Buffer;
+  /** A second client certificate from the same CA (CN `other client`), for allowlist tests. */
+  otherClientKey: Buffer;
+  otherClientCert: Buffer;
+  /** The certificate of a CA that signed nothing the server presents: a wrong trust anchor. */
+  otherCa: Buffer;
   /** A client certificate from a different CA, which the server must not accept. */
   strangerKey: Buffer;
   strangerCert: Buffer;
@@ -75,6 +80,7 @@ export function makeTestPki(): TestPki {
     'ca',
   );
   signed('client', 'mllp test client', 'extendedKeyUsage=clientAuth\n', 'ca');
+  signed('other-client', 'other client', 'extendedKeyUsage=clientAuth\n', 'ca');
   signed('stranger', 'stranger', 'extendedKeyUsage=clientAuth\n', 'other-ca');
 
   const read = (name: string) => readFileSync(p(name));
@@ -84,6 +90,9 @@ export function makeTestPki(): TestPki {
     serverCert: read('server.crt'),
     clientKey: read('client.key'),
     clientCert: read('client.crt'),
+    otherClientKey: read('other-client.key'),
+    otherClientCert: read('other-client.crt'),
+    otherCa: read('other-ca.crt'),
     strangerKey: read('stranger.key'),
     strangerCert: read('stranger.crt'),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),

@@ -19,7 +19,9 @@ export interface ChannelsValidateInput {
 export function channelsValidateAction(input: ChannelsValidateInput, out: (line: string) => void): number {
   const catalog = loadCatalog(input.mappings);
   const mappingCheck = channelMappingCheck(catalog);
-  const { channels, problems } = loadChannelDir(input.dir, { checkMapping: mappingCheck.checkMapping });
+  const { channels, problems, warnings } = loadChannelDir(input.dir, {
+    checkMapping: mappingCheck.checkMapping,
+  });
   const mappingProblems = [...catalog.problems, ...mappingCheck.problems];
   const total = problems.length + mappingProblems.length;
   if (input.json) {
@@ -28,6 +30,7 @@ export function channelsValidateAction(input: ChannelsValidateInput, out: (line:
         {
           channels: channels.map((c) => ({ name: c.name, file: c.file })),
           problems,
+          warnings,
           mappingProblems,
           mappingsChecked: mappingCheck.checked,
         },
@@ -41,9 +44,12 @@ export function channelsValidateAction(input: ChannelsValidateInput, out: (line:
       out(`ok       ${c.name} (${c.file}) mllp ${host}:${port}${c.enabled ? '' : ' [disabled]'}`);
     }
     for (const p of problems) out(`invalid  ${formatProblem(p)}`);
+    for (const w of warnings) out(`warning  ${formatProblem(w)}`);
     for (const p of mappingProblems) out(`invalid  ${formatFileProblem(p)}`);
     out(`mappings checked: ${[...mappingCheck.checked].sort().join(', ') || '(none)'}`);
-    out(`${channels.length} channel(s) valid, ${total} problem(s)`);
+    out(
+      `${channels.length} channel(s) valid, ${total} problem(s)${warnings.length > 0 ? `, ${warnings.length} warning(s)` : ''}`,
+    );
   }
   return total > 0 ? EXIT.problem : EXIT.ok;
 }
