@@ -19,7 +19,7 @@ function imports(file: string): string[] {
   return [...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
 }
 
-const PURE = ['hl7', 'mapping', 'fhir', 'channels'];
+const PURE = ['hl7', 'mapping', 'fhir', 'channels', 'deid'];
 const IO_MODULES =
   /^(node:)?(net|tls|fs|fs\/promises|http|https|child_process|dgram|dns|cluster|worker_threads)$|^(bullmq|ioredis|pg|@electric-sql\/pglite|pino|@aws-sdk\/.*)$/;
 const OWNERS: Array<[RegExp, string]> = [

@@ -2,6 +2,7 @@ import type { AdminContext } from './admin-context.js';
 import { AdminServer } from './admin-server.js';
 import { archiveRoutes } from './archive-routes.js';
 import { auditRoutes } from './audit-routes.js';
+import { exportRoutes } from './export-routes.js';
 import { messageRoutes } from './message-routes.js';
 import { replayRoutes } from './replay-routes.js';
 import type { RoleMap } from './roles.js';
@@ -30,5 +31,6 @@ export function createAdminApi(
   server.add(...messageRoutes(ctx));
   server.add(...auditRoutes(ctx), ...archiveRoutes(ctx));
   server.add(...replayRoutes(ctx));
+  server.add(...exportRoutes(ctx));
   return server;
 }

@@ -12,6 +12,8 @@ export const PERMISSIONS = {
   'messages.show': ['analyst', 'oncall', 'auditor', 'admin'],
   /** Decrypting content (raw, FHIR, a replay preview's diff): PHI. */
   'messages.reveal': ['oncall', 'admin'],
+  /** De-identified export (Safe Harbor): no PHI leaves, so analysts may too. */
+  'messages.export': ['analyst', 'oncall', 'admin'],
   replay: ['oncall', 'admin'],
   'audit.list': ['auditor', 'admin'],
   'audit.verify': ['auditor', 'admin'],

@@ -52,6 +52,7 @@ Examples:
   $ hl7e audit list --since 2h                   # who revealed, replayed, pruned — and why
   $ hl7e audit verify                            # the audit hash chain: exit 1 at the first broken link
   $ hl7e replay --channel lab --status failed --since 2h --reason "INC-42"   # dead letters, again
+  $ hl7e messages export --deidentify --channel lab --since 1d --reason "vendor ticket 77" > lab.hl7
 
 Environment: HL7E_CHANNELS_DIR, HL7E_MAPPINGS_DIR, HL7E_DATA_DIR, HL7E_DATABASE_URL, HL7E_REDIS_URL, HL7E_KMS_KEY_ID … (README "Configuration").
 Exit codes: 0 ok · 1 a problem was found (NAK, invalid config, status needs attention) · 2 usage or input error

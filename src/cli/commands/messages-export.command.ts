@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { EXPORT_DEFAULT_LIMIT, EXPORT_MAX_LIMIT, type ExportEvent } from '../../admin/export-routes.js';
+import { EXPORT_DEFAULT_LIMIT, EXPORT_MAX_LIMIT } from '../../admin/export-limits.js';
+import type { ExportEvent } from '../../admin/export-routes.js';
 import { readEnv } from '../../config/env.js';
 import { MESSAGE_STATUSES } from '../../store/message-search.js';
 import { AdminClient, operatorName } from '../admin-client.js';
@@ -16,6 +17,7 @@ export interface ExportOptions {
   until?: string;
   sender?: string;
   controlId?: string;
+  destination?: string;
   limit?: string;
   keepZSegment?: string;
   reason?: string;
@@ -39,7 +41,15 @@ export function registerMessagesExport(messages: Command): void {
     .option('--until <time>', 'received before: ISO time or an age')
     .option('--sender <name>', 'MSH-3|MSH-4 as listed, or either part alone')
     .option('--control-id <id>', 'MSH-10')
-    .option('--limit <n>', `the newest n messages that match (1-${EXPORT_MAX_LIMIT})`, String(EXPORT_DEFAULT_LIMIT))
+    .option(
+      '--destination <name>',
+      'messages with a delivery there (with --status failed: not delivered there)',
+    )
+    .option(
+      '--limit <n>',
+      `the newest n messages that match (1-${EXPORT_MAX_LIMIT})`,
+      String(EXPORT_DEFAULT_LIMIT),
+    )
     .option('--keep-z-segment <names>', 'Z-segments to keep, comma-separated (all others are removed)')
     .option('--reason <text>', 'why (required; recorded in the audit trail with your name)')
     .option('--json', 'the engine’s lines as they come ({type, messageId, text} …) instead of an HL7 file')
@@ -53,8 +63,9 @@ digits, 000 for the small ZIP areas Safe Harbor names); all dates and times → 
 results) → REDACTED; encapsulated data (images, documents); Z-segments. MRN, account, visit, order,
 SSN, licence, policy, device and document numbers — and MSH-10 — become pseudonyms that are stable
 within one export (so an order and its result, or a merge, still line up) and differ in every export.
-Kept: message types, segment structure, coded values, units, flags, numbers — a mapping can be
-debugged on the file and it converts with \`hl7e convert\` to the same codes and values.
+Kept: message types, segment structure, coded values, units, flags, numbers, locations in the
+facility (ward, room, bed) and organisations (facility, lab, insurer) — a mapping can be debugged on
+the file, and it converts with \`hl7e convert\` to the same codes and values.
 
 The file: each message's segments end in CR, each message in a line feed, all in UTF-8 (MSH-18 says
 UNICODE UTF-8 where it names a charset) — the form \`hl7e convert\`, \`hl7e parse\` and \`hl7e send\` read.
@@ -83,7 +94,8 @@ export function exportBody(opts: ExportOptions, now = Date.now()): Record<string
     throw new CliError('only de-identified export is supported: add --deidentify', EXIT.usage);
   }
   const reason = opts.reason?.trim();
-  if (!reason) throw new CliError('export needs --reason "why" (it is recorded in the audit trail)', EXIT.usage);
+  if (!reason)
+    throw new CliError('export needs --reason "why" (it is recorded in the audit trail)', EXIT.usage);
   if (opts.status !== undefined && !(MESSAGE_STATUSES as readonly string[]).includes(opts.status)) {
     throw new CliError(`--status: one of ${MESSAGE_STATUSES.join(', ')}`, EXIT.usage);
   }
@@ -109,6 +121,7 @@ export function exportBody(opts: ExportOptions, now = Date.now()): Record<string
     until: opts.until ? parseTimeArg(opts.until, '--until', now).toISOString() : undefined,
     sender: text(opts.sender),
     controlId: text(opts.controlId),
+    destination: text(opts.destination),
     limit: Number(limit),
     keepSegments: keep.length > 0 ? keep : undefined,
   };
@@ -141,7 +154,10 @@ async function exportAction(opts: ExportOptions): Promise<number> {
     }
   }
   if (!summary) {
-    throw new CliError('the engine ended the export early: the output is incomplete (see the engine log)', EXIT.problem);
+    throw new CliError(
+      'the engine ended the export early: the output is incomplete (see the engine log)',
+      EXIT.problem,
+    );
   }
   note(
     dim(

@@ -7,6 +7,7 @@ import { AdminClient, operatorName } from '../admin-client.js';
 import { CliError, EXIT } from '../cli-error.js';
 import { age, dim, green, red, table, yellow } from '../terminal.js';
 import { parseTimeArg } from '../time-arg.js';
+import { registerMessagesExport } from './messages-export.command.js';
 
 /** A type as it arrives over JSON: times are ISO strings. */
 type Wire<T> = T extends Date
@@ -134,6 +135,7 @@ Examples:
       }
       process.exitCode = EXIT.ok;
     });
+  registerMessagesExport(messages);
 }
 
 /** Options → the admin API's query; times resolved once, so the next page covers the same window. */
