@@ -2,6 +2,7 @@ import type { AuditRow } from '../store/audit-repo.js';
 import { AuditRepo } from '../store/audit-repo.js';
 import type { AdminContext } from './admin-context.js';
 import { AdminError, type AdminRoute } from './admin-server.js';
+import { intArg, timeArg } from './request-args.js';
 
 /** One audit row as the API shows it; hashes shortened (the full head hash comes from verify). */
 export interface AuditEntryView {
@@ -47,11 +48,11 @@ export function auditRoutes(ctx: AdminContext): AdminRoute[] {
       path: '/audit',
       permission: 'audit.list',
       handle: async ({ query }) => {
-        const limit = intParam(query, 'limit', DEFAULT_LIMIT, 1, MAX_LIMIT);
-        const since = timeParam(query, 'since');
-        const until = timeParam(query, 'until');
+        const limit = intArg(query.get('limit'), 'limit', DEFAULT_LIMIT, 1, MAX_LIMIT);
+        const since = timeArg(query.get('since'), 'since');
+        const until = timeArg(query.get('until'), 'until');
         const rows = await repo.list({
-          afterSeq: intParam(query, 'after', 0, 0, Number.MAX_SAFE_INTEGER),
+          afterSeq: intArg(query.get('after'), 'after', 0, 0, Number.MAX_SAFE_INTEGER),
           ...(since ? { since } : {}),
           ...(until ? { until } : {}),
           ...textParam(query, 'operator', 'actor'),
@@ -103,24 +104,6 @@ function view(r: AuditRow): AuditEntryView {
     prevHash: r.prevHash ? r.prevHash.toString('hex').slice(0, SHORT_HASH) : null,
     hash: r.hash.toString('hex').slice(0, SHORT_HASH),
   };
-}
-
-function intParam(q: URLSearchParams, name: string, fallback: number, min: number, max: number): number {
-  const v = q.get(name);
-  if (v === null || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new AdminError(400, 'BAD_REQUEST', `${name} must be an integer from ${min} to ${max}`);
-  }
-  return n;
-}
-
-function timeParam(q: URLSearchParams, name: string): Date | undefined {
-  const v = q.get(name);
-  if (v === null || v === '') return undefined;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new AdminError(400, 'BAD_REQUEST', `${name} must be an ISO 8601 time`);
-  return new Date(t);
 }
 
 function textParam<K extends string>(q: URLSearchParams, name: string, key: K): { [k in K]?: string } {

@@ -12,6 +12,7 @@ import {
 } from '../store/message-search.js';
 import type { AdminContext } from './admin-context.js';
 import { AdminError, type AdminRequest, type AdminRoute } from './admin-server.js';
+import { intArg, timeArg } from './request-args.js';
 
 /** Page size when the caller gives none. */
 export const DEFAULT_PAGE = 50;
@@ -94,22 +95,12 @@ export function filterOf(q: URLSearchParams): MessageFilter {
     const v = q.get(name)?.trim();
     return v ? v : undefined;
   };
-  const time = (name: string) => {
-    const v = text(name);
-    if (v === undefined) return undefined;
-    const t = Date.parse(v);
-    if (Number.isNaN(t)) throw new AdminError(400, 'BAD_REQUEST', `${name}: expected an ISO time`);
-    return new Date(t);
-  };
+  const time = (name: string) => timeArg(text(name), name);
   const status = text('status');
   if (status !== undefined && !(MESSAGE_STATUSES as readonly string[]).includes(status)) {
     throw new AdminError(400, 'BAD_REQUEST', `status: one of ${MESSAGE_STATUSES.join(', ')}`);
   }
-  const limitText = text('limit') ?? String(DEFAULT_PAGE);
-  const limit = Number(limitText);
-  if (!/^\d+$/.test(limitText) || limit < 1 || limit > MAX_PAGE) {
-    throw new AdminError(400, 'BAD_REQUEST', `limit: a whole number from 1 to ${MAX_PAGE}`);
-  }
+  const limit = intArg(text('limit'), 'limit', DEFAULT_PAGE, 1, MAX_PAGE);
   const cursor = text('cursor');
   if (cursor !== undefined && !/^\d{1,18}$/.test(cursor)) {
     throw new AdminError(400, 'BAD_REQUEST', 'cursor: the `next` value of the previous page');

@@ -2,6 +2,7 @@ import { type ReplayEvent, replay } from '../pipeline/replay.js';
 import { ReplayRepo, type ReplaySelection } from '../store/replay-repo.js';
 import type { AdminContext } from './admin-context.js';
 import { AdminError, type AdminRoute } from './admin-server.js';
+import { timeArg } from './request-args.js';
 
 interface ReplayBody {
   ids?: string[];
@@ -80,12 +81,6 @@ export function replayRoutes(ctx: AdminContext): AdminRoute[] {
 }
 
 function selectionOf(b: ReplayBody): ReplaySelection {
-  const time = (v: string | undefined, name: string) => {
-    if (v === undefined) return undefined;
-    const t = Date.parse(v);
-    if (Number.isNaN(t)) throw new AdminError(400, 'BAD_REQUEST', `${name} is not a time`);
-    return new Date(t);
-  };
   if (b.ids && b.ids.length > 0) {
     const bad = b.ids.find((id) => !UUID.test(id));
     if (bad !== undefined) throw new AdminError(400, 'BAD_REQUEST', 'message ids are UUIDs');
@@ -94,8 +89,8 @@ function selectionOf(b: ReplayBody): ReplaySelection {
   if (!b.channel) throw new AdminError(400, 'BAD_REQUEST', 'name message ids, or --channel with --status');
   if (b.status !== 'failed' && b.status !== 'held')
     throw new AdminError(400, 'BAD_REQUEST', '--status must be failed or held');
-  const since = time(b.since, 'since');
-  const until = time(b.until, 'until');
+  const since = timeArg(b.since, 'since');
+  const until = timeArg(b.until, 'until');
   return {
     channel: b.channel,
     status: b.status,
