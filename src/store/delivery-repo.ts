@@ -216,7 +216,10 @@ export class DeliveryRepo {
        m AS (
          UPDATE messages SET updated_at = now(),
                 status = CASE WHEN $3 = 'failed' THEN 'failed' ELSE 'delivered' END,
-                last_error_code = CASE WHEN $3 = 'failed' THEN 'DELIVERY_FAILED' ELSE last_error_code END,
+                -- A message delivered after a replay no longer carries the dead letter's code.
+                last_error_code = CASE WHEN $3 = 'failed' THEN 'DELIVERY_FAILED'
+                                       WHEN last_error_code = 'DELIVERY_FAILED' THEN NULL
+                                       ELSE last_error_code END,
                 last_error_at = CASE WHEN $3 = 'failed' THEN now() ELSE last_error_at END
           WHERE id = $2 AND EXISTS (SELECT 1 FROM d)
             AND ($3 = 'failed' OR ($3 = 'delivered' AND status = 'processed' AND NOT EXISTS (
