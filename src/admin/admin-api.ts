@@ -3,6 +3,7 @@ import { AdminServer } from './admin-server.js';
 import { archiveRoutes } from './archive-routes.js';
 import { auditRoutes } from './audit-routes.js';
 import { exportRoutes } from './export-routes.js';
+import { keyRoutes } from './key-routes.js';
 import { messageRoutes } from './message-routes.js';
 import { replayRoutes } from './replay-routes.js';
 import type { RoleMap } from './roles.js';
@@ -31,6 +32,7 @@ export function createAdminApi(
   server.add(...messageRoutes(ctx));
   server.add(...auditRoutes(ctx), ...archiveRoutes(ctx));
   server.add(...replayRoutes(ctx));
+  server.add(...keyRoutes(ctx));
   server.add(...exportRoutes(ctx));
   return server;
 }

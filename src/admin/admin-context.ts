@@ -29,6 +29,8 @@ export interface AdminContext {
   enqueueDeliveries(refs: readonly DeliveryRef[]): Promise<unknown>;
   /** Wakes processing of messages made `received` again (WorkQueues.enqueueProcess). */
   enqueueProcessing(items: readonly { id: string; partition: number }[]): Promise<unknown>;
+  /** A new master key version at the key provider (KeyProvider.rotateMasterKey). */
+  rotateMasterKey(): Promise<{ masterKeyId: string }>;
   /** For routes that need a second permission (a replay preview reveals content). */
   readonly roles: RoleMap;
   readonly metrics: EngineMetrics;

@@ -72,17 +72,19 @@ Examples:
     .command('rotate')
     .description('rotate the master key and re-wrap every data key under it, with no downtime')
     .option('--no-rewrap', 'only rotate the master key (the store is not opened)')
+    .option('--reason <text>', 'why (recorded in the audit trail when the engine runs)')
     .addHelpText(
       'after',
       `
-With the embedded store and a running engine, use --no-rewrap (the store belongs to the engine); the
-engine picks up the new master key by itself. With HL7E_DATABASE_URL both steps run while it runs.
+With an engine running (found through HL7E_DATA_DIR), the engine rotates and re-wraps: your role must
+allow it (admin) and the rotation is audited. Without one, the CLI opens the key provider and the store
+itself. Records are never re-encrypted; everything written before stays readable.
 
 Examples:
-  $ hl7e keys rotate
+  $ hl7e keys rotate --reason "yearly rotation, CHG-2291"
   $ hl7e keys rotate --no-rewrap`,
     )
-    .action(async (opts: { rewrap: boolean }) => {
+    .action(async (opts: { rewrap: boolean; reason?: string }) => {
       process.exitCode = await (await import('../actions/keys-rotate.action.js')).keysRotateAction(
         readEnv(),
         opts,
