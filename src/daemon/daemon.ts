@@ -378,6 +378,7 @@ export class Daemon {
   async stop(): Promise<void> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
+          rotateMasterKey: () => provider.rotateMasterKey(),
     const { logger } = this.#opts;
     // First: no operator acts on an engine that is going away, and the CLI stops finding it.
     await this.#admin?.().catch((err: unknown) => logger.error({ err }, 'admin API failed to close'));
