@@ -31,9 +31,8 @@
  *   npm run bench:ingest                      # builds, then runs with the defaults
  *   npx tsx bench/ingest.bench.ts --senders 32 --rates 1000,3000 --seconds 10 --warmup 2
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,6 +44,22 @@ import { MllpSender } from '../src/mllp/index.js';
 import { EngineProcess } from '../test/support/engine-process.js';
 import { ADMIN_URL, createTestDatabase, type TestDatabase } from '../test/support/postgres.js';
 import { freePort } from '../test/support/private-services.js';
+import {
+  DaemonDied,
+  deleteKeysMatching,
+  postmasterPid,
+  redisServerPid,
+  deathWatch as watchDaemon,
+} from './support/bench-daemon.js';
+import {
+  type CpuReport,
+  type CpuSnapshot,
+  cpuBetween as cpuBetweenFor,
+  cpuSnapshot,
+  type Roles,
+} from './support/proc-cpu.js';
+import { fmt, inc, markdown, mean, percentile } from './support/report-format.js';
+import { hl7Now, type Patient, readAck, SyntheticHl7 } from './support/synthetic-hl7.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Arguments
@@ -100,154 +115,16 @@ const BURST_GAP_MS = 0.5;
 const IDLE_SECONDS = 3;
 
 // ---------------------------------------------------------------------------------------------------------
-// Synthetic messages (no real patient data): ADT^A01 and ORU^R01, ~600–1500 bytes, unique MSH-10, PID-3
-// drawn from PATIENTS synthetic patients so ordering partitions are exercised.
+// Synthetic messages (no real patient data, support/synthetic-hl7.ts): ADT^A01 and ORU^R01 alternating,
+// unique MSH-10, PID-3 drawn from PATIENTS synthetic patients so ordering partitions are exercised.
 
 const PATIENTS = 1000;
-
-/** mulberry32: a small seeded PRNG, so every run uses the same synthetic population. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = prng(0x4c37);
-const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
-const digits = (n: number): string => Array.from({ length: n }, () => Math.floor(rand() * 10)).join('');
-const pad = (n: number, w: number): string => String(n).padStart(w, '0');
-
-const FAMILY = [
-  'Testcase',
-  'Sampleton',
-  'Mockwell',
-  'Fakename',
-  'Synthia',
-  'Dummer',
-  'Placeholt',
-  'Exampleby',
-];
-const GIVEN = ['Alex', 'Robin', 'Sam', 'Jordan', 'Casey', 'Morgan', 'Riley', 'Quinn', 'Avery', 'Drew'];
-const STREETS = ['Synthetic Way', 'Benchmark Rd', 'Fixture Ln', 'Loadtest Ave', 'Mock St', 'Sample Ct'];
-const CITIES = [
-  ['Testville', 'NC', '27401'],
-  ['Mockburg', 'VA', '22201'],
-  ['Sampleton', 'SC', '29201'],
-] as const;
-const DOCTORS = Array.from(
-  { length: 40 },
-  (_, i) => `${pad(1000 + i * 37, 6)}^${pick(FAMILY)}^${pick(GIVEN)}^^^DR^^^NPI`,
-);
-const UNITS = ['MED^4N', 'SUR^3W', 'CAR^5E', 'ONC^6S', 'ICU^2C'];
-const DIAGNOSES = [
-  'J18.9^Pneumonia, unspecified organism',
-  'I21.4^Non-ST elevation myocardial infarction',
-  'K35.80^Unspecified acute appendicitis',
-  'N39.0^Urinary tract infection, site not specified',
-  'E11.65^Type 2 diabetes mellitus with hyperglycemia',
-];
-const ALLERGIES = [
-  '7980^Penicillin G^RXNORM|MO|Hives',
-  '2670^Codeine^RXNORM|MI|Nausea',
-  '1191^Aspirin^RXNORM|SV|Bronchospasm',
-  '10831^Sulfamethoxazole^RXNORM|MO|Rash',
-];
-const PAYERS = [
-  'NWHMO^Northwind HMO Gold|60054|Northwind Health Plan|100 Payer Plaza^^Hartford^CT^06101',
-  'BENCHPPO^Bench PPO Standard|87726|Synthetic Mutual|200 Claims Dr^^Minneapolis^MN^55401',
-];
-
-interface Patient {
-  readonly pid: string;
-  readonly name: string;
-}
-
-const patients: Patient[] = Array.from({ length: PATIENTS }, (_, i) => {
-  const mrn = `BM${pad(100000 + i * 7, 7)}`;
-  const family = pick(FAMILY);
-  const given = pick(GIVEN);
-  const [city, state, zip] = pick(CITIES);
-  const dob = `${1930 + Math.floor(rand() * 90)}${pad(1 + Math.floor(rand() * 12), 2)}${pad(1 + Math.floor(rand() * 28), 2)}`;
-  const sex = rand() < 0.5 ? 'F' : 'M';
-  const pid =
-    `PID|1||${mrn}^^^NWH^MR~${digits(9)}^^^NWH^AN||${family}^${given}^${pick(GIVEN)[0]}^^^^L||${dob}|${sex}||` +
-    `2106-3^White^HL70005|${1 + Math.floor(rand() * 9999)} ${pick(STREETS)}^^${city}^${state}^${zip}^USA^H||` +
-    `^PRN^PH^^1^555^${digits(7)}|^WPN^PH^^1^555^${digits(7)}|EN^English^HL70296|S^Single^HL70002|||||` +
-    `N^Not Hispanic or Latino^HL70189`;
-  return { pid, name: `${family}^${given}` };
-});
-
-const OBSERVATIONS = [
-  ['2345-7', 'Glucose [Mass/volume] in Serum or Plasma', 'mg/dL', 70, 99],
-  ['2160-0', 'Creatinine [Mass/volume] in Serum or Plasma', 'mg/dL', 0.7, 1.3],
-  ['3094-0', 'Urea nitrogen [Mass/volume] in Serum or Plasma', 'mg/dL', 7, 20],
-  ['2951-2', 'Sodium [Moles/volume] in Serum or Plasma', 'mmol/L', 136, 145],
-  ['2823-3', 'Potassium [Moles/volume] in Serum or Plasma', 'mmol/L', 3.5, 5.1],
-  ['2075-0', 'Chloride [Moles/volume] in Serum or Plasma', 'mmol/L', 98, 107],
-  ['2028-9', 'Carbon dioxide, total [Moles/volume] in Serum or Plasma', 'mmol/L', 22, 29],
-  ['17861-6', 'Calcium [Mass/volume] in Serum or Plasma', 'mg/dL', 8.6, 10.3],
-  ['6690-2', 'Leukocytes [#/volume] in Blood by Automated count', '10*3/uL', 4.5, 11],
-  ['718-7', 'Hemoglobin [Mass/volume] in Blood', 'g/dL', 12, 17.5],
-] as const;
-
-/** HL7 DTM of now, recomputed at most once per second. */
-let tsCache = { at: 0, text: '' };
-function hl7Now(): string {
-  const now = Date.now();
-  if (now - tsCache.at >= 1000) {
-    tsCache = { at: now, text: new Date(now).toISOString().replace(/\D/g, '').slice(0, 14) };
-  }
-  return tsCache.text;
-}
+const synthetic = new SyntheticHl7(0x4c37, PATIENTS);
+const rand = synthetic.rand;
+const patients = synthetic.patients;
 
 const RUN_TAG = randomBytes(3).toString('hex').toUpperCase();
 let controlSeq = 0;
-
-function adtA01(controlId: string, p: Patient, ts: string): string {
-  const attending = pick(DOCTORS);
-  const allergies = Array.from(
-    { length: Math.floor(rand() * 3) },
-    (_, i) => `AL1|${i + 1}|DA|${ALLERGIES[(i + controlSeq) % ALLERGIES.length]}`,
-  );
-  return [
-    `MSH|^~\\&|ADTSYS|NORTHWIND GEN|HL7E|HOSP|${ts}||ADT^A01^ADT_A01|${controlId}|P|2.5.1`,
-    `EVN|A01|${ts}|||${pick(DOCTORS)}`,
-    p.pid,
-    `PD1|||NORTHWIND GENERAL^^1001|${pick(DOCTORS)}`,
-    `NK1|1|${pick(FAMILY)}^${pick(GIVEN)}|SPO^Spouse^HL70063||^PRN^PH^^1^555^${digits(7)}||EC^Emergency Contact^HL70131`,
-    `PV1|1|I|${pick(UNITS)}^${pad(1 + Math.floor(rand() * 40), 2)}^NWH||||${attending}|${pick(DOCTORS)}||MED||||` +
-      `7|A0||${attending}|IN|V${digits(8)}^^^NWH^VN|||||||||||||||||||NWH||||||${ts}`,
-    `PV2|||${pick(DIAGNOSES)}^I10`,
-    ...allergies,
-    `DG1|1||${pick(DIAGNOSES)}^I10||${ts}|A`,
-    `IN1|1|${pick(PAYERS)}||||G${digits(6)}|SYNTHETIC EMPLOYER|||||||${p.name}|SEL^Self^HL70063|||||||||||||||||||M${digits(9)}`,
-  ].join('\r');
-}
-
-function oruR01(controlId: string, p: Patient, ts: string): string {
-  const doctor = pick(DOCTORS);
-  const placer = `ORD${digits(7)}`;
-  const filler = `LAB${digits(7)}`;
-  const count = 2 + Math.floor(rand() * 6);
-  const start = Math.floor(rand() * (OBSERVATIONS.length - count + 1));
-  const obx = OBSERVATIONS.slice(start, start + count).map(([code, name, unit, lo, hi], i) => {
-    const value = (lo + (hi - lo) * (rand() * 1.4 - 0.2)).toFixed(1);
-    const flag = Number(value) < lo ? 'L' : Number(value) > hi ? 'H' : 'N';
-    return `OBX|${i + 1}|NM|${code}^${name}^LN||${value}|${unit}^${unit}^UCUM|${lo}-${hi}|${flag}|||F|||${ts}`;
-  });
-  return [
-    `MSH|^~\\&|LABSYS|NORTHWIND LAB|HL7E|HOSP|${ts}||ORU^R01^ORU_R01|${controlId}|P|2.5.1`,
-    p.pid,
-    `PV1|1|O|LAB^^^NWH||||${doctor}`,
-    `ORC|RE|${placer}^EHR|${filler}^LIS||CM||||${ts}|||${doctor}`,
-    `OBR|1|${placer}^EHR|${filler}^LIS|24323-8^Comprehensive metabolic panel^LN|||${ts}|||||||${ts}||${doctor}||||||${ts}|||F`,
-    ...obx,
-  ].join('\r');
-}
 
 function nextMessage(): { text: string; controlId: string; type: 'ADT^A01' | 'ORU^R01' } {
   controlSeq += 1;
@@ -255,8 +132,8 @@ function nextMessage(): { text: string; controlId: string; type: 'ADT^A01' | 'OR
   const p = patients[Math.floor(rand() * PATIENTS)] as Patient;
   const ts = hl7Now();
   return controlSeq % 2 === 0
-    ? { text: adtA01(controlId, p, ts), controlId, type: 'ADT^A01' }
-    : { text: oruR01(controlId, p, ts), controlId, type: 'ORU^R01' };
+    ? { text: synthetic.adtA01(controlId, p, ts, controlSeq), controlId, type: 'ADT^A01' }
+    : { text: synthetic.oruR01(controlId, p, ts), controlId, type: 'ORU^R01' };
 }
 
 /** Byte sizes of a sample from the generator, per message type (the sample's control ids are not sent). */
@@ -272,170 +149,6 @@ function sizeSummary(n: number): string {
   return [...by]
     .map(([type, xs]) => `${type} ${Math.min(...xs)}–${Math.max(...xs)} B (mean ${Math.round(mean(xs))})`)
     .join(', ');
-}
-
-/** MSA-1 and MSA-2 of an ACK. */
-function readAck(ack: Buffer): { code: string; ref: string } {
-  const text = ack.toString('latin1');
-  const at = text.indexOf('\rMSA|');
-  if (at === -1) return { code: 'NO-MSA', ref: '' };
-  const end = text.indexOf('\r', at + 1);
-  const fields = text.slice(at + 1, end === -1 ? undefined : end).split('|');
-  return { code: fields[1] ?? '', ref: fields[2] ?? '' };
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// CPU accounting from /proc
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** Fields of /proc/<pid>/stat after the `(comm)` field: [0] is field 3 (state). */
-function statFields(pid: number): string[] | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
-interface Proc {
-  readonly comm: string;
-  readonly ppid: number;
-  /** utime + stime (fields 14, 15), ticks. */
-  readonly ticks: number;
-  /** cutime + cstime (fields 16, 17): reaped children, ticks. */
-  readonly childTicks: number;
-}
-
-/** Every process on the machine, from /proc/<pid>/stat. */
-function scanProcs(): Map<number, Proc> {
-  const out = new Map<number, Proc>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    const close = text.lastIndexOf(')');
-    const f = text.slice(close + 2).split(' ');
-    out.set(Number(name), {
-      comm: text.slice(text.indexOf('(') + 1, close),
-      ppid: Number(f[1]),
-      ticks: Number(f[11]) + Number(f[12]),
-      childTicks: Number(f[13]) + Number(f[14]),
-    });
-  }
-  return out;
-}
-
-interface MachineCpu {
-  busy: number;
-  iowait: number;
-  irq: number;
-  steal: number;
-  total: number;
-}
-function machineCpu(): MachineCpu {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
-  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
-  const total = user + nice + system + idle + iowait + irq + softirq + steal;
-  return { busy: total - idle - iowait, iowait, irq: irq + softirq, steal, total };
-}
-
-interface CpuSnapshot {
-  at: number;
-  procs: Map<number, Proc>;
-  self: NodeJS.CpuUsage;
-  machine: MachineCpu;
-}
-
-function cpuSnapshot(): CpuSnapshot {
-  return { at: performance.now(), procs: scanProcs(), self: process.cpuUsage(), machine: machineCpu() };
-}
-
-interface CpuReport {
-  /** % of one core over the window. */
-  daemon: number;
-  postgres: number;
-  redis: number;
-  generator: number;
-  /** Interrupt and softirq time (loopback TCP is largely processed here), not charged to any process. */
-  irq: number;
-  /** Machine busy − all of the above: other processes on the machine. */
-  other: number;
-  /** The busiest other processes, e.g. `node 40%, postgres 12%`. */
-  top: string;
-  /** % of one core summed over all cores (max 100 × cores). */
-  machineBusy: number;
-  iowait: number;
-  steal: number;
-}
-
-/** Which processes are whose: the daemon, the Postgres cluster (postmaster and children), Redis. */
-interface Roles {
-  daemon: number;
-  postmaster: number | undefined;
-  redis: number | undefined;
-}
-
-function cpuBetweenFor(a: CpuSnapshot, b: CpuSnapshot, roles: Roles): CpuReport {
-  const secs = (b.at - a.at) / 1000;
-  const pct = (ticks: number) => (ticks / CLK_TCK / secs) * 100;
-  // A process born inside the window is counted whole; one that died inside it is lost (reaped children
-  // of the postmaster are caught through its cutime/cstime).
-  const delta = (pid: number, p: Proc) => p.ticks - (a.procs.get(pid)?.ticks ?? 0);
-  let daemon = 0;
-  let postgres = 0;
-  let redis = 0;
-  const others = new Map<string, number>();
-  for (const [pid, p] of b.procs) {
-    if (pid === process.pid) continue;
-    const d = delta(pid, p);
-    if (pid === roles.daemon) daemon += d;
-    else if (pid === roles.redis) redis += d;
-    else if (pid === roles.postmaster) {
-      postgres += d + p.childTicks - (a.procs.get(pid)?.childTicks ?? 0);
-    } else if (roles.postmaster !== undefined && p.ppid === roles.postmaster) postgres += d;
-    else if (d > 0) others.set(p.comm, (others.get(p.comm) ?? 0) + d);
-  }
-  const self = b.self.user + b.self.system - a.self.user - a.self.system;
-  const generator = (self / 1e6 / secs) * 100;
-  // Machine counters: fractions of total time across all cores, expressed in %-of-one-core units.
-  const total = b.machine.total - a.machine.total;
-  const share = (x: number) => (total > 0 ? (x / total) * 100 * cpus().length : Number.NaN);
-  const machineBusy = share(b.machine.busy - a.machine.busy);
-  const irq = share(b.machine.irq - a.machine.irq);
-  const top = [...others]
-    .sort((x, y) => y[1] - x[1])
-    .slice(0, 3)
-    .filter(([, t]) => pct(t) >= 1)
-    .map(([comm, t]) => `${comm} ${fmt(pct(t))}%`)
-    .join(', ');
-  return {
-    daemon: pct(daemon),
-    postgres: pct(postgres),
-    redis: pct(redis),
-    generator,
-    irq,
-    other: machineBusy - pct(daemon) - pct(postgres) - pct(redis) - generator - irq,
-    top,
-    machineBusy,
-    iowait: share(b.machine.iowait - a.machine.iowait),
-    steal: share(b.machine.steal - a.machine.steal),
-  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -461,17 +174,6 @@ interface RunStats {
   xacts?: number;
 }
 
-const inc = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
-
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
-}
-
-function mean(xs: readonly number[]): number {
-  return xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
-}
-
 function burstMean(times: readonly number[]): number {
   if (times.length === 0) return Number.NaN;
   const sorted = Float64Array.from(times).sort();
@@ -481,21 +183,6 @@ function burstMean(times: readonly number[]): number {
   }
   return sorted.length / bursts;
 }
-
-const fmt = (n: number, d = 0): string =>
-  Number.isFinite(n)
-    ? n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d })
-    : '–';
-
-function markdown(rows: string[][]): string {
-  const widths = (rows[0] as string[]).map((_, c) => Math.max(...rows.map((r) => (r[c] as string).length)));
-  const line = (r: string[]) =>
-    `| ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`;
-  const sep = `|${widths.map((w, c) => (c === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
-  return [line(rows[0] as string[]), sep, ...rows.slice(1).map(line)].join('\n');
-}
-
-class DaemonDied extends Error {}
 
 async function main(): Promise<number> {
   const log = (line = '') => console.log(line);
@@ -526,11 +213,10 @@ async function main(): Promise<number> {
         WHERE name IN ('fsync', 'synchronous_commit', 'wal_sync_method', 'full_page_writes', 'server_version')`,
     );
     const pgSettings = Object.fromEntries(settings.rows.map((r) => [r.name, r.setting]));
-    const backend = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
-    const postmaster = backend === undefined ? undefined : Number(statFields(backend)?.[1]);
+    const postmaster = await postmasterPid(client);
     redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2, lazyConnect: true });
     await redis.connect();
-    const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]) || undefined;
+    const redisPid = await redisServerPid(redis);
 
     const dataDir = join(root, 'data');
     const archiveDir = join(root, 'archive');
@@ -555,13 +241,7 @@ async function main(): Promise<number> {
       args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : [],
     );
     const eng = engine;
-    const deathWatch = new Promise<never>((_, reject) =>
-      eng.proc.once('exit', (code, signal) => {
-        if (!stopping)
-          reject(new DaemonDied(`daemon exited (code ${code}, signal ${signal}) during the run`));
-      }),
-    );
-    deathWatch.catch(() => {});
+    const deathWatch = watchDaemon(eng, () => stopping);
     const ports = await Promise.race([eng.listening(['bench']), deathWatch]);
     const daemonPid = eng.proc.pid as number;
 
@@ -998,13 +678,7 @@ async function main(): Promise<number> {
     await client?.end().catch(() => {});
     if (redis) {
       try {
-        let cursor = '0';
-        let deleted = 0;
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', `*${prefix}*`, 'COUNT', 1000);
-          cursor = next;
-          if (keys.length > 0) deleted += await redis.del(...keys);
-        } while (cursor !== '0');
+        const deleted = await deleteKeysMatching(redis, `*${prefix}*`);
         console.error(`cleanup: ${deleted} Redis keys matching *${prefix}* deleted`);
       } catch (err) {
         console.error(`cleanup: Redis keys with prefix ${prefix} not deleted: ${String(err)}`);

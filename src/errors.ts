@@ -131,6 +131,12 @@ export const ERRORS = {
     hl7: '207',
   },
   KEY_UNKNOWN: { message: 'data key {keyId} is not in the store', retryable: false, hl7: '207' },
+  KEY_DESTROYED: {
+    message:
+      'data key {keyId} was destroyed by retention (crypto-shredding): its records cannot be decrypted',
+    retryable: false,
+    hl7: '207',
+  },
   // --- queue (src/pipeline) ---
   PIPELINE_CHANNEL_UNKNOWN: {
     message: 'the message belongs to a channel that is no longer configured',

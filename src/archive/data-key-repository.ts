@@ -7,6 +7,8 @@ export interface StoredDataKey {
   readonly wrappedKey: Buffer;
   readonly createdAt: Date;
   readonly retiredAt: Date | null;
+  /** Set when retention destroyed it (crypto-shredding): wrappedKey is then empty. */
+  readonly destroyedAt?: Date | null;
 }
 
 /** Where wrapped data keys persist (implemented by store/data-key-repo.ts; archive/ does no SQL). */

@@ -156,7 +156,7 @@ export class KeyRing {
   /**
    * After a master key rotation: rewraps every stored data key that is not yet under the provider's
    * current master key (the data keys themselves, and so the archive, are unchanged). Keys of another
-   * provider are counted in total but left alone.
+   * provider, and keys retention destroyed, are counted in total but left alone.
    */
   async rewrapAll(): Promise<{ rewrapped: number; total: number }> {
     this.#assertOpen();
@@ -164,7 +164,7 @@ export class KeyRing {
     const keys = await this.#repo.list();
     let rewrapped = 0;
     for (const k of keys) {
-      if (k.provider !== this.#provider.name || k.masterKeyId === current) continue;
+      if (k.destroyedAt || k.provider !== this.#provider.name || k.masterKeyId === current) continue;
       const w = await this.#provider.rewrapDataKey(
         { masterKeyId: k.masterKeyId, wrappedKey: k.wrappedKey },
         dataKeyContext(k.id),
@@ -199,6 +199,22 @@ export class KeyRing {
         });
     }
     return this.#masterCheck;
+  }
+
+  /** The id of the data key this ring encrypts new records with; undefined before its first record. */
+  get currentKeyId(): string | undefined {
+    return this.#current?.id;
+  }
+
+  /**
+   * Zeroes and drops a key from memory after retention destroyed it, so this process stops opening its
+   * records at once (other processes drop it when their cache expires: HL7E_DATA_KEY_CACHE_MS).
+   */
+  forget(id: string): void {
+    const cached = this.#cache.get(id);
+    if (!cached) return;
+    this.#cache.delete(id);
+    cached.key.fill(0);
   }
 
   /** Zeroes every key in memory; the ring is unusable afterwards. Does not close the provider. */
@@ -278,6 +294,8 @@ export class KeyRing {
   async #load(id: string): Promise<Buffer> {
     const stored = await this.#repo.get(id);
     if (!stored) throw new EngineError('KEY_UNKNOWN', { keyId: id });
+    // Crypto-shredded: the wrapped bytes are gone, so a record from a backup copy stays unreadable.
+    if (stored.destroyedAt) throw new EngineError('KEY_DESTROYED', { keyId: id });
     if (stored.provider !== this.#provider.name) {
       throw new EngineError('KEY_PROVIDER_REFUSED', {
         provider: this.#provider.name,

@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createAdminApi } from '../admin/admin-api.js';
 import { ADMIN_FILE, newAdminToken, removeAdminFile, writeAdminFile } from '../admin/admin-file.js';
@@ -10,6 +11,7 @@ import type { ChannelConfig } from '../channels/channel-config.js';
 import { parseDuration } from '../channels/channel-config.js';
 import { formatProblem, loadChannelDir } from '../channels/channel-loader.js';
 import type { EngineEnv } from '../config/env.js';
+import { loadRetentionPolicy, retentionSummary } from '../config/retention-config.js';
 import { formatProblem as formatFileProblem } from '../config/yaml-file.js';
 import { Destination } from '../delivery/destination.js';
 import { EngineError } from '../errors.js';
@@ -28,6 +30,8 @@ import type { MessageSink } from '../pipeline/message-sink.js';
 import { Processor } from '../pipeline/processor.js';
 import { RawHandoff } from '../pipeline/raw-handoff.js';
 import { Reconciler } from '../pipeline/reconciler.js';
+import { retentionLogFields } from '../pipeline/retention.js';
+import { RetentionSchedule } from '../pipeline/retention-schedule.js';
 import { type DeliveryQueueSpec, destinationKey, WorkQueues } from '../pipeline/work-queues.js';
 import { AuditRepo } from '../store/audit-repo.js';
 import { DataKeyRepo } from '../store/data-key-repo.js';
@@ -35,6 +39,7 @@ import { DeliveryRepo } from '../store/delivery-repo.js';
 import { MessageRepo } from '../store/message-repo.js';
 import { openStore } from '../store/open-store.js';
 import { ReplayRepo } from '../store/replay-repo.js';
+import { RetentionRepo } from '../store/retention-repo.js';
 import { openKeyProvider } from './key-provider-factory.js';
 
 export interface DaemonOptions {
@@ -92,6 +97,7 @@ export class Daemon {
       const channels = (this.#opts.channels ?? this.#loadChannels()).filter((c) => c.enabled);
       const byName = new Map(channels.map((c) => [c.name, c]));
       const catalog = this.#loadMappings(channels);
+      const retention = loadRetentionPolicy(process.env, { dataKeyMaxAgeMs: env.dataKeyMaxAgeMs });
       const gaps = new MappingGaps();
       // Sources are read at scrape time, by then everything they name exists.
       const metrics = new EngineMetrics({
@@ -213,9 +219,9 @@ export class Daemon {
       this.#onStop('destinations', () =>
         Promise.allSettled([...destinations.values()].map((d) => d.close())),
       );
-      const replays = new ReplayRepo(store.workDb);
+      const replays = new ReplayRepo(store.deliveryDb);
       const delivery = new DeliveryStep({
-        deliveries: workDeliveries,
+        deliveries: new DeliveryRepo(store.deliveryDb),
         replays,
         archive,
         keys: keyring,
@@ -304,6 +310,35 @@ export class Daemon {
       this.#onStop('intake', () => commit.close());
       await reconciler.start();
 
+      logger.info(
+        {
+          retention: retentionSummary(retention),
+          schedule: retention.schedule,
+          file: retention.file ?? null,
+        },
+        'retention policy',
+      );
+      for (const w of retention.warnings) logger.warn({ file: retention.file ?? null }, w);
+      const prune = new RetentionSchedule({
+        deps: {
+          db: store.workDb,
+          archiveDir: env.archiveDir,
+          audit: new AuditLog(new AuditRepo(store.db)),
+          keys: keyring,
+        },
+        repo: new RetentionRepo(store.db),
+        policy: retention,
+        holder: `${hostname()}:${process.pid}`,
+        onRun: (report, ms) =>
+          report.failed.length > 0
+            ? logger.warn({ ...retentionLogFields(report), ms }, 'retention prune failed in part')
+            : logger.info({ ...retentionLogFields(report), ms }, 'retention prune'),
+        onSkip: (reason) => logger.debug({ reason }, 'retention prune not due here'),
+        onError: (err) => logger.warn({ err }, 'retention prune failed'),
+      });
+      if (retention.schedule) prune.start();
+      this.#onStop('retention', () => prune.stop());
+
       const roles = RoleMap.load(env.rolesFile);
       if (!roles.configured) {
         logger.warn(
@@ -343,6 +378,7 @@ export class Daemon {
           channels: byName,
           enqueueDeliveries: (refs) => queues.enqueueDelivery(refs),
           enqueueProcessing: (items) => queues.enqueueProcess(items),
+          rotateMasterKey: () => provider.rotateMasterKey(),
           roles,
           metrics,
           logger,
@@ -378,7 +414,6 @@ export class Daemon {
   async stop(): Promise<void> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
-          rotateMasterKey: () => provider.rotateMasterKey(),
     const { logger } = this.#opts;
     // First: no operator acts on an engine that is going away, and the CLI stops finding it.
     await this.#admin?.().catch((err: unknown) => logger.error({ err }, 'admin API failed to close'));

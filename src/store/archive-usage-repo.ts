@@ -10,7 +10,7 @@ export interface ArchiveFileUsage {
  * In flight: not processed yet, or with a delivery pending (retrying, or re-enqueued by a replay) or
  * held — each of those still reads the raw record (processing, MLLP forwarding, a replay from raw).
  */
-const UNFINISHED = `(m.status = 'received' OR EXISTS (
+export const UNFINISHED = `(m.status = 'received' OR EXISTS (
   SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.status IN ('pending', 'held')))`;
 
 /**

@@ -8,6 +8,7 @@ interface Row {
   wrapped_key: Buffer;
   created_at: Date;
   retired_at: Date | null;
+  destroyed_at: Date | null;
 }
 
 const toKey = (r: Row): StoredDataKey => ({
@@ -17,6 +18,7 @@ const toKey = (r: Row): StoredDataKey => ({
   wrappedKey: r.wrapped_key,
   createdAt: r.created_at,
   retiredAt: r.retired_at,
+  destroyedAt: r.destroyed_at,
 });
 
 export class DataKeyRepo implements DataKeyRepository {
@@ -40,8 +42,10 @@ export class DataKeyRepo implements DataKeyRepository {
   }
 
   async rewrap(id: string, masterKeyId: string, wrappedKey: Buffer): Promise<void> {
+    // Never onto a key retention destroyed meanwhile: that would restore what was shredded.
     await this.db.query(
-      'UPDATE data_keys SET master_key_id = $2, wrapped_key = $3, rewrapped_at = now() WHERE id = $1',
+      `UPDATE data_keys SET master_key_id = $2, wrapped_key = $3, rewrapped_at = now()
+        WHERE id = $1 AND destroyed_at IS NULL`,
       [id, masterKeyId, wrappedKey],
     );
   }

@@ -1,31 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../../test/support/postgres.js';
-import { DataKeyRepo } from './data-key-repo.js';
+import { storeBackends, type TestStore } from '../../test/support/store-backends.js';
 import type { Db } from './db.js';
 import { type AttemptRecord, type DeliveryRef, DeliveryRepo } from './delivery-repo.js';
 import { newMessageId } from './message-id.js';
 import { MessageRepo, type NewMessage } from './message-repo.js';
-import { type OpenedStore, openStore } from './open-store.js';
-
-const backends = [
-  {
-    name: 'postgres',
-    async open(dataDir: string) {
-      const tdb = await createTestDatabase('delivery_repo');
-      return { store: await openStore({ databaseUrl: tdb.url, dataDir }), drop: () => tdb.drop() };
-    },
-  },
-  {
-    name: 'pglite',
-    async open(dataDir: string) {
-      return { store: await openStore({ databaseUrl: undefined, dataDir }), drop: async () => {} };
-    },
-  },
-];
 
 const KEY_ID = 'dk_delivery_repo_test';
 let counter = 0;
@@ -83,33 +62,20 @@ const attempt = (
   ],
 });
 
-describe.each(backends)('DeliveryRepo on $name', (backend) => {
-  let dataDir: string;
-  let store: OpenedStore;
-  let drop: () => Promise<void>;
+describe.each(storeBackends)('DeliveryRepo on $name', (backend) => {
+  let store: TestStore;
   let db: Db;
   let messages: MessageRepo;
   let repo: DeliveryRepo;
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), `hl7e-delivery-repo-${backend.name}-`));
-    ({ store, drop } = await backend.open(dataDir));
+    store = await backend.open('delivery_repo', { dataKeyId: KEY_ID });
     db = store.db;
     messages = new MessageRepo(db);
     repo = new DeliveryRepo(db);
-    await new DataKeyRepo(db).insert({
-      id: KEY_ID,
-      provider: 'local',
-      masterKeyId: 'lmk-0001-test',
-      wrappedKey: randomBytes(60),
-    });
   });
 
-  afterAll(async () => {
-    await store?.close();
-    await drop?.();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => store?.close());
 
   /** Stores and processes `n` messages and gives each one delivery per destination, all with `orderKey`. */
   async function processed(

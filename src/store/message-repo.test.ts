@@ -1,43 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.js';
+import { storeBackends, type TestStore } from '../../test/support/store-backends.js';
 import { EngineError } from '../errors.js';
-import { DataKeyRepo } from './data-key-repo.js';
 import type { Db } from './db.js';
 import { DeliveryRepo } from './delivery-repo.js';
 import { newMessageId } from './message-id.js';
 import { MessageRepo, type NewMessage } from './message-repo.js';
 import { MIGRATIONS, migrate } from './migrations.js';
-import { type OpenedStore, openStore } from './open-store.js';
-
-interface Backend {
-  readonly name: 'postgres' | 'pglite';
-  open(dataDir: string): Promise<{ store: OpenedStore; drop(): Promise<void> }>;
-}
-
-const backends: Backend[] = [
-  {
-    name: 'postgres',
-    async open(dataDir) {
-      const tdb: TestDatabase = await createTestDatabase('message_repo');
-      try {
-        return { store: await openStore({ databaseUrl: tdb.url, dataDir }), drop: () => tdb.drop() };
-      } catch (err) {
-        await tdb.drop();
-        throw err;
-      }
-    },
-  },
-  {
-    name: 'pglite',
-    async open(dataDir) {
-      return { store: await openStore({ databaseUrl: undefined, dataDir }), drop: async () => {} };
-    },
-  },
-];
 
 const KEY_ID = 'dk_message_repo_test';
 const BASE = Date.parse('2026-01-05T10:00:00.123Z');
@@ -73,10 +42,8 @@ function row(overrides: Partial<NewMessage> = {}): NewMessage {
   };
 }
 
-describe.each(backends)('MessageRepo on $name', (backend) => {
-  let dataDir: string;
-  let store: OpenedStore;
-  let drop: () => Promise<void> = async () => {};
+describe.each(storeBackends)('MessageRepo on $name', (backend) => {
+  let store: TestStore;
   let db: Db;
   let repo: MessageRepo;
   let deliveries: DeliveryRepo;
@@ -87,24 +54,13 @@ describe.each(backends)('MessageRepo on $name', (backend) => {
   };
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), `hl7e-message-repo-${backend.name}-`));
-    ({ store, drop } = await backend.open(dataDir));
+    store = await backend.open('message_repo', { dataKeyId: KEY_ID });
     db = store.db;
     repo = new MessageRepo(db);
     deliveries = new DeliveryRepo(db);
-    await new DataKeyRepo(db).insert({
-      id: KEY_ID,
-      provider: 'local',
-      masterKeyId: 'lmk-0001-test',
-      wrappedKey: randomBytes(60),
-    });
   });
 
-  afterAll(async () => {
-    await store?.close();
-    await drop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => store?.close());
 
   it('opens on the expected engine and migrates idempotently', async () => {
     expect(db.kind).toBe(backend.name);

@@ -1,17 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../../test/support/postgres.js';
+import { storeBackends, type TestStore } from '../../test/support/store-backends.js';
 import type { SealedBody } from '../archive/delivery-bodies.js';
-import { DataKeyRepo } from './data-key-repo.js';
 import type { Db } from './db.js';
 import { type AttemptRecord, DeliveryRepo } from './delivery-repo.js';
 import { newMessageId } from './message-id.js';
 import { MessageRepo, type NewMessage } from './message-repo.js';
 import { buildListQuery, type MessageFilter, MessageSearch } from './message-search.js';
-import { type OpenedStore, openStore } from './open-store.js';
 
 describe('buildListQuery', () => {
   const q = (f: Partial<MessageFilter>) => buildListQuery({ limit: 50, ...f });
@@ -85,22 +80,6 @@ describe('buildListQuery', () => {
   });
 });
 
-const backends = [
-  {
-    name: 'postgres',
-    async open(dataDir: string) {
-      const tdb = await createTestDatabase('message_search');
-      return { store: await openStore({ databaseUrl: tdb.url, dataDir }), drop: () => tdb.drop() };
-    },
-  },
-  {
-    name: 'pglite',
-    async open(dataDir: string) {
-      return { store: await openStore({ databaseUrl: undefined, dataDir }), drop: async () => {} };
-    },
-  },
-];
-
 const KEY_ID = 'dk_message_search_test';
 const BASE = Date.parse('2026-03-01T10:00:00Z');
 const minutes = (n: number) => new Date(BASE + n * 60_000);
@@ -109,10 +88,8 @@ function sealed(kind: SealedBody['kind']): SealedBody {
   return { kind, keyId: KEY_ID, iv: randomBytes(12), tag: randomBytes(16), ciphertext: randomBytes(24) };
 }
 
-describe.each(backends)('MessageSearch on $name', (backend) => {
-  let dataDir: string;
-  let store: OpenedStore;
-  let drop: () => Promise<void>;
+describe.each(storeBackends)('MessageSearch on $name', (backend) => {
+  let store: TestStore;
   let db: Db;
   let search: MessageSearch;
   /** Control id → message id. */
@@ -123,17 +100,10 @@ describe.each(backends)('MessageSearch on $name', (backend) => {
     (await search.list({ limit: 50, ...f })).messages.map((m) => m.controlId);
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), `hl7e-message-search-${backend.name}-`));
-    ({ store, drop } = await backend.open(dataDir));
+    store = await backend.open('message_search', { dataKeyId: KEY_ID });
     db = store.db;
     const messages = new MessageRepo(db);
     const deliveries = new DeliveryRepo(db);
-    await new DataKeyRepo(db).insert({
-      id: KEY_ID,
-      provider: 'local',
-      masterKeyId: 'lmk-0001-test',
-      wrappedKey: randomBytes(60),
-    });
     const row = (
       n: number,
       over: Partial<NewMessage> & Pick<NewMessage, 'channel' | 'messageType' | 'sender'>,
@@ -239,11 +209,7 @@ describe.each(backends)('MessageSearch on $name', (backend) => {
     search = new MessageSearch(db);
   });
 
-  afterAll(async () => {
-    await store?.close();
-    await drop?.();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => store?.close());
 
   it('lists newest first with codes and a per-destination summary, no content columns', async () => {
     const page = await search.list({ limit: 50 });

@@ -172,6 +172,38 @@ ALTER TABLE deliveries
 ALTER TABLE messages ADD COLUMN archive_pruned_at timestamptz;
 `,
   },
+  {
+    version: 5,
+    name: 'retention: body ages, shredded data keys, prune runs',
+    sql: `
+-- Crypto-shredding: a data key whose every record is past retention has its wrapped bytes erased; the
+-- row stays so a record under it reads "destroyed", not "unknown".
+ALTER TABLE data_keys ADD COLUMN destroyed_at timestamptz;
+
+-- The mapped-output retention counts from when a body was stored. Existing bodies take their attempt's
+-- start; new ones the insert's time. The index serves the prune and the shred's "any body left under
+-- this key" check (a btree: rows deleted by retention leave holes that new rows fill, which would blur
+-- a BRIN's ranges).
+ALTER TABLE delivery_bodies ADD COLUMN created_at timestamptz;
+UPDATE delivery_bodies b SET created_at = a.started_at
+  FROM delivery_attempts a WHERE a.delivery_id = b.delivery_id AND a.attempt = b.attempt;
+UPDATE delivery_bodies SET created_at = now() WHERE created_at IS NULL;
+ALTER TABLE delivery_bodies ALTER COLUMN created_at SET DEFAULT now(), ALTER COLUMN created_at SET NOT NULL;
+CREATE INDEX delivery_bodies_created_at ON delivery_bodies (created_at);
+
+-- Deleting an expired message must not orphan a later collision that points at it; collisions are
+-- rare, so the partial index costs intake nothing for ordinary rows.
+CREATE INDEX messages_collision_of ON messages (collision_of) WHERE collision_of IS NOT NULL;
+
+-- The scheduled prune runs once per interval across all engines: the one that claims this row runs it.
+CREATE TABLE retention_runs (
+  id          smallint PRIMARY KEY CHECK (id = 1),
+  started_at  timestamptz NOT NULL,
+  finished_at timestamptz,
+  holder      text NOT NULL
+);
+`,
+  },
 ];
 
 /** Applies pending migrations in order, each in its own transaction, under an advisory lock so two

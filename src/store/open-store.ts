@@ -13,6 +13,8 @@ export interface OpenStoreOptions {
   poolSize?: number;
   /** Connections for background work (processing); 0 shares the main pool. */
   workPoolSize?: number;
+  /** Connections for the delivery step; 0 shares the work pool. */
+  deliveryPoolSize?: number;
 }
 
 export interface OpenedStore {
@@ -23,6 +25,11 @@ export interface OpenedStore {
    * than its share of the server; on PGlite (one connection) the same db.
    */
   workDb: Db;
+  /**
+   * Where the delivery step runs: its own pool on Postgres, so deliveries (many short transactions, one
+   * per attempt) and processing (fewer, longer ones) do not queue behind each other for connections.
+   */
+  deliveryDb: Db;
   /** Migrations applied by this open (empty when the schema was current). */
   migrated: number[];
   close(): Promise<void>;
@@ -33,6 +40,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<OpenedStore> {
   let release = () => {};
   let db: Db;
   let workDb: Db | undefined;
+  let deliveryDb: Db | undefined;
   if (opts.databaseUrl) {
     const pg = (max: number | undefined, name: string) =>
       new PgDb({
@@ -43,6 +51,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<OpenedStore> {
       });
     db = pg(opts.poolSize, 'hl7-engine');
     if (opts.workPoolSize !== 0) workDb = pg(opts.workPoolSize ?? 4, 'hl7-engine-work');
+    if (opts.deliveryPoolSize !== 0) deliveryDb = pg(opts.deliveryPoolSize ?? 8, 'hl7-engine-delivery');
   } else {
     release = acquireStoreLock(opts.dataDir);
     try {
@@ -57,10 +66,11 @@ export async function openStore(opts: OpenStoreOptions): Promise<OpenedStore> {
     return {
       db,
       workDb: workDb ?? db,
+      deliveryDb: deliveryDb ?? workDb ?? db,
       migrated,
       close: async () => {
         try {
-          await Promise.all([db.close(), workDb?.close()]);
+          await Promise.all([db.close(), workDb?.close(), deliveryDb?.close()]);
         } finally {
           release();
         }
@@ -69,6 +79,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<OpenedStore> {
   } catch (err) {
     await db.close().catch(() => {});
     await workDb?.close().catch(() => {});
+    await deliveryDb?.close().catch(() => {});
     release();
     throw err;
   }

@@ -1,32 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../../test/support/postgres.js';
-import { DataKeyRepo } from './data-key-repo.js';
+import { storeBackends, type TestStore } from '../../test/support/store-backends.js';
 import type { Db } from './db.js';
 import { type AttemptRecord, DeliveryRepo } from './delivery-repo.js';
 import { newMessageId } from './message-id.js';
 import { MessageRepo, type NewMessage } from './message-repo.js';
-import { type OpenedStore, openStore } from './open-store.js';
 import { ReplayRepo } from './replay-repo.js';
-
-const backends = [
-  {
-    name: 'postgres',
-    async open(dataDir: string) {
-      const tdb = await createTestDatabase('replay_repo');
-      return { store: await openStore({ databaseUrl: tdb.url, dataDir }), drop: () => tdb.drop() };
-    },
-  },
-  {
-    name: 'pglite',
-    async open(dataDir: string) {
-      return { store: await openStore({ databaseUrl: undefined, dataDir }), drop: async () => {} };
-    },
-  },
-];
 
 const KEY_ID = 'dk_replay_repo_test';
 let counter = 0;
@@ -57,35 +36,22 @@ function message(channel: string, type = 'ORU^R01'): NewMessage {
   };
 }
 
-describe.each(backends)('ReplayRepo on $name', (backend) => {
-  let dataDir: string;
-  let store: OpenedStore;
-  let drop: () => Promise<void>;
+describe.each(storeBackends)('ReplayRepo on $name', (backend) => {
+  let store: TestStore;
   let db: Db;
   let messages: MessageRepo;
   let deliveries: DeliveryRepo;
   let replays: ReplayRepo;
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), `hl7e-replay-repo-${backend.name}-`));
-    ({ store, drop } = await backend.open(dataDir));
+    store = await backend.open('replay_repo', { dataKeyId: KEY_ID });
     db = store.db;
     messages = new MessageRepo(db);
     deliveries = new DeliveryRepo(db);
     replays = new ReplayRepo(db);
-    await new DataKeyRepo(db).insert({
-      id: KEY_ID,
-      provider: 'local',
-      masterKeyId: 'lmk-1',
-      wrappedKey: randomBytes(60),
-    });
   });
 
-  afterAll(async () => {
-    await store?.close();
-    await drop?.();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => store?.close());
 
   /** A message processed with one delivery per destination, each ended as given (or left pending). */
   async function withDeliveries(channel: string, ends: Record<string, AttemptRecord['outcome'] | 'pending'>) {

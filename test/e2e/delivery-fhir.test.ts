@@ -1,11 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EngineProcess, type LogEntry } from '../support/engine-process.js';
+import { startEngine } from '../support/engine-fixture.js';
+import type { EngineProcess, LogEntry } from '../support/engine-process.js';
 import {
   HANG,
   okTransaction,
@@ -17,9 +13,7 @@ import {
   tooManyRequests,
   unavailable,
 } from '../support/fhir-server.js';
-import { controlIds } from '../support/mllp-ack.js';
-import { frame, TestMllpClient } from '../support/mllp-test-client.js';
-import { createTestDatabase } from '../support/postgres.js';
+import { sendForAcks } from '../support/mllp-test-client.js';
 
 // FHIR delivery in the real daemon (a child process) with real Postgres, Redis and MLLP, against real
 // local HTTP FHIR servers that fail on a script. One daemon carries four channels, each with its own
@@ -152,9 +146,7 @@ let db: pg.Pool;
 const running = {} as Record<keyof typeof lanes, Lane>;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hl7e-deliver-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  mkdirSync(join(dir, 'channels'));
+  const channels: Record<string, string> = {};
   for (const [key, spec] of Object.entries(lanes) as [
     keyof typeof lanes,
     (typeof lanes)[keyof typeof lanes],
@@ -163,63 +155,33 @@ beforeAll(async () => {
     cleanups.push(() => server.close());
     const lane: Lane = { ...spec, server, fhirPort: Number(new URL(server.baseUrl).port), mllpPort: 0 };
     running[key] = lane;
-    writeFileSync(join(dir, 'channels', `${lane.name}.yaml`), channelYaml(lane));
+    channels[lane.name] = channelYaml(lane);
   }
   // The outage scenario starts with its destination down: connection refused on its port.
   await running.outage.server.close();
 
-  const database = await createTestDatabase('deliverfhir');
-  cleanups.push(() => database.drop());
-  const prefix = `deliverfhir-${randomBytes(4).toString('hex')}`;
-  cleanups.push(() => dropQueueKeys(prefix));
-  engine = new EngineProcess(join(dir, 'channels'), {
-    HL7E_DATABASE_URL: database.url,
-    HL7E_QUEUE_PREFIX: prefix,
-    HL7E_DATA_DIR: join(dir, 'data'),
-    HL7E_ARCHIVE_DIR: join(dir, 'archive'),
-    HL7E_MAPPINGS_DIR: join(dir, 'mappings'),
-    HL7E_RECONCILE_INTERVAL_MS: '1000',
-    // Retry and delivered lines too, so the PHI check covers every line the delivery path writes.
-    HL7E_LOG_LEVEL: 'debug',
+  const run = await startEngine({
+    label: 'deliverfhir',
+    channels,
+    env: {
+      HL7E_RECONCILE_INTERVAL_MS: '1000',
+      // Retry and delivered lines too, so the PHI check covers every line the delivery path writes.
+      HL7E_LOG_LEVEL: 'debug',
+    },
+    // Generous: its conversion workers load the FHIR definitions, slow on a busy machine.
+    listenTimeoutMs: 60_000,
   });
-  cleanups.push(() => engine.kill('SIGKILL'));
-  db = new pg.Pool({ connectionString: database.url, max: 2 });
-  db.on('error', () => {});
-  cleanups.push(() => db.end());
-  // Generous: its conversion workers load the FHIR definitions, slow on a busy machine.
-  const ports = await engine.listening(
-    Object.values(running).map((l) => l.name),
-    60_000,
-  );
-  for (const lane of Object.values(running)) lane.mllpPort = ports[lane.name] as number;
+  cleanups.push(() => run.stop());
+  ({ engine, db } = run);
+  for (const lane of Object.values(running)) lane.mllpPort = run.ports[lane.name] as number;
 }, 70_000);
 
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 }, 30_000);
 
-async function dropQueueKeys(prefix: string): Promise<void> {
-  const redis = new Redis(process.env.HL7E_REDIS_URL ?? 'redis://127.0.0.1:6379');
-  try {
-    // BullMQ's own `bull:` prefix, then the engine's queue names.
-    const keys = await redis.keys(`bull:${prefix}-*`);
-    if (keys.length > 0) await redis.del(...keys);
-  } finally {
-    redis.disconnect();
-  }
-}
-
 /** Sends the messages in order over one connection; resolves with MSA-1 by control id. */
-async function send(lane: Lane, sent: readonly Sent[]): Promise<Record<string, string>> {
-  const client = await TestMllpClient.connect(lane.mllpPort);
-  try {
-    client.write(Buffer.concat(sent.map((m) => frame(oru(m)))));
-    const acks = await client.waitForFrames(sent.length);
-    return Object.fromEntries(acks.map((a) => [controlIds(a).msa2, controlIds(a).msa1]));
-  } finally {
-    client.destroy();
-  }
-}
+const send = (lane: Lane, sent: readonly Sent[]) => sendForAcks(lane.mllpPort, sent.map(oru));
 
 const allAA = (sent: readonly Sent[]) => Object.fromEntries(sent.map((m) => [m.controlId, 'AA']));
 

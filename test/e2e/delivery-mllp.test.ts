@@ -1,19 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type Hl7MessageEvent, Hl7Server } from '@medplum/hl7';
-import { Redis } from 'ioredis';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AckError, buildAck } from '../../src/hl7/ack-builder.js';
 import { readMshHeader } from '../../src/hl7/index.js';
 import { MllpListener } from '../../src/mllp/index.js';
-import { EngineProcess, type LogEntry } from '../support/engine-process.js';
-import { controlIds } from '../support/mllp-ack.js';
-import { frame, TestMllpClient } from '../support/mllp-test-client.js';
-import { createTestDatabase } from '../support/postgres.js';
+import { startEngine } from '../support/engine-fixture.js';
+import type { EngineProcess, LogEntry } from '../support/engine-process.js';
+import { sendForAcks } from '../support/mllp-test-client.js';
 
 // The MLLP destination in the real daemon (real Postgres, Redis, MLLP in) against real MLLP peers this
 // file starts: the engine's own listener with a scripted handler (AA, AE, AR, or no answer at all), and
@@ -140,28 +134,6 @@ function channelYaml(name: string, port: number, mllp: string, retry: string): s
   ].join('\n');
 }
 
-async function dropQueueKeys(prefix: string): Promise<void> {
-  const redis = new Redis(process.env.HL7E_REDIS_URL ?? 'redis://127.0.0.1:6379');
-  try {
-    const keys = await redis.keys(`bull:${prefix}-*`);
-    if (keys.length > 0) await redis.del(...keys);
-  } finally {
-    redis.disconnect();
-  }
-}
-
-/** Sends the messages over one connection, in order; resolves with MSA-1 by control id. */
-async function send(port: number, messages: readonly string[]): Promise<Record<string, string>> {
-  const client = await TestMllpClient.connect(port);
-  try {
-    client.write(Buffer.concat(messages.map((m) => frame(m))));
-    const acks = await client.waitForFrames(messages.length);
-    return Object.fromEntries(acks.map((a) => [controlIds(a).msa2, controlIds(a).msa1]));
-  } finally {
-    client.destroy();
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000) {
@@ -193,7 +165,7 @@ interface AttemptRow {
 async function deliveries(db: pg.Pool, channel: string): Promise<Record<string, DeliveryRow>> {
   const { rows } = await db.query<DeliveryRow & { control_id: string }>(
     `SELECT m.control_id, d.id, d.message_id, d.status, d.attempts, d.last_error_class,
-            m.status AS message_status, m.error_code
+            m.status AS message_status, m.last_error_code AS error_code
        FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE m.channel = $1`,
     [channel],
   );
@@ -251,13 +223,8 @@ describe('MLLP destination in the real daemon', () => {
     peers.hold = await startPeer((id) => (id === 'HD-G1' ? 'silent' : 'AA'));
     medplum = await startMedplumPeer();
 
-    const dir = mkdtempSync(join(tmpdir(), 'hl7e-mllpdest-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const channels = join(dir, 'channels');
-    mkdirSync(channels);
-    mkdirSync(join(dir, 'mappings'));
     const quick = 'initialDelayMs: 20, maxDelayMs: 80';
-    const files: Record<string, string> = {
+    const channels: Record<string, string> = {
       aeaa: channelYaml('aeaa', peers.aeaa.port, 'ackTimeoutMs: 10000', `attempts: 5, ${quick}`),
       reject: channelYaml('reject', peers.reject.port, 'ackTimeoutMs: 10000', `attempts: 5, ${quick}`),
       resend: channelYaml(
@@ -274,27 +241,17 @@ describe('MLLP destination in the real daemon', () => {
       ),
       medplum: channelYaml('medplum', medplum.port, 'ackTimeoutMs: 10000', `attempts: 3, ${quick}`),
     };
-    for (const [name, text] of Object.entries(files)) writeFileSync(join(channels, `${name}.yaml`), text);
-
-    const database = await createTestDatabase('mllpdest');
-    cleanups.push(() => database.drop());
-    const prefix = `mllpdest-${randomBytes(4).toString('hex')}`;
-    cleanups.push(() => dropQueueKeys(prefix));
-    engine = new EngineProcess(channels, {
-      HL7E_DATABASE_URL: database.url,
-      HL7E_QUEUE_PREFIX: prefix,
-      HL7E_DATA_DIR: join(dir, 'data'),
-      HL7E_ARCHIVE_DIR: join(dir, 'archive'),
-      HL7E_MAPPINGS_DIR: join(dir, 'mappings'),
-      HL7E_RECONCILE_INTERVAL_MS: '500',
-      // Debug lines too ('delivery retry', 'delivery delivered'): the PHI check covers them as well.
-      HL7E_LOG_LEVEL: 'debug',
+    const run = await startEngine({
+      label: 'mllpdest',
+      channels,
+      env: {
+        HL7E_RECONCILE_INTERVAL_MS: '500',
+        // Debug lines too ('delivery retry', 'delivery delivered'): the PHI check covers them as well.
+        HL7E_LOG_LEVEL: 'debug',
+      },
     });
-    cleanups.push(() => engine.kill('SIGKILL'));
-    db = new pg.Pool({ connectionString: database.url, max: 2 });
-    db.on('error', () => {});
-    cleanups.push(() => db.end());
-    ports = await engine.listening(Object.keys(files));
+    cleanups.push(() => run.stop());
+    ({ engine, db, ports } = run);
   }, 60_000);
 
   it('AE then AA: every message delivered once accepted, per patient in order, as received, over one connection', async () => {
@@ -304,7 +261,7 @@ describe('MLLP destination in the real daemon', () => {
       const id = `AE${String(i + 1).padStart(2, '0')}`;
       return { id, patient: PATIENTS[i % 4] as Patient, text: oru(id, PATIENTS[i % 4] as Patient, 10 + i) };
     });
-    const acks = await send(
+    const acks = await sendForAcks(
       ports.aeaa as number,
       sent.map((m) => m.text),
     );
@@ -346,7 +303,7 @@ describe('MLLP destination in the real daemon', () => {
   it('AR: the delivery is rejected, not resent, and does not hold the patient’s next message back', async () => {
     const peer = peers.reject as Peer;
     const p = PATIENTS[0] as Patient;
-    expect(await send(ports.reject as number, [oru('RJ1', p, 1), oru('RJ2', p, 2)])).toEqual({
+    expect(await sendForAcks(ports.reject as number, [oru('RJ1', p, 1), oru('RJ2', p, 2)])).toEqual({
       RJ1: 'AA',
       RJ2: 'AA',
     });
@@ -370,7 +327,7 @@ describe('MLLP destination in the real daemon', () => {
     const peer = peers.resend as Peer;
     const [d, e, f] = PATIENTS as [Patient, Patient, Patient];
     const ids = ['RS-D1', 'RS-D2', 'RS-E1', 'RS-E2', 'RS-F1'];
-    const acks = await send(ports.resend as number, [
+    const acks = await sendForAcks(ports.resend as number, [
       oru('RS-D1', d, 1), // silent twice, then AA
       oru('RS-D2', d, 2),
       oru('RS-E1', e, 3), // never answered
@@ -432,7 +389,7 @@ describe('MLLP destination in the real daemon', () => {
   it('onAckTimeout hold: held after one send, its patient’s later messages held back, others flow', async () => {
     const peer = peers.hold as Peer;
     const [g, h] = PATIENTS as [Patient, Patient];
-    const acks = await send(ports.hold as number, [
+    const acks = await sendForAcks(ports.hold as number, [
       oru('HD-G1', g, 1), // never answered
       oru('HD-H1', h, 2),
       oru('HD-G2', g, 3),
@@ -484,7 +441,7 @@ describe('MLLP destination in the real daemon', () => {
     const p = PATIENTS[3] as Patient;
     const ids = ['MP1', 'MP2', 'MP3'];
     expect(
-      await send(
+      await sendForAcks(
         ports.medplum as number,
         ids.map((id, i) => oru(id, p, i)),
       ),

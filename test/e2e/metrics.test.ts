@@ -1,13 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EngineProcess } from '../support/engine-process.js';
+import { startEngine } from '../support/engine-fixture.js';
 import { TestFhirServer } from '../support/fhir-server.js';
 import { frame, TestMllpClient } from '../support/mllp-test-client.js';
-import { createTestDatabase } from '../support/postgres.js';
 
 // Issue 7: "Metrics scraped during a load test show the counts that the load sent." The real daemon takes
 // a burst over several connections while /metrics is scraped; at the end every counter agrees with what
@@ -19,7 +13,6 @@ const TOTAL = CONNECTIONS * PER_CONNECTION;
 const MALFORMED = 5;
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
-let engine: EngineProcess;
 let port: number;
 let adminUrl: string;
 let fhir: TestFhirServer;
@@ -62,43 +55,26 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 90
 }
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hl7e-metrics-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   fhir = await new TestFhirServer().start();
   cleanups.push(() => fhir.close());
-  mkdirSync(join(dir, 'channels'));
-  writeFileSync(
-    join(dir, 'channels', 'lab.yaml'),
-    [
-      'name: lab',
-      'source:',
-      '  mllp: { port: 0, host: 127.0.0.1 }',
-      'accept: [ORU^R01]',
-      'destinations:',
-      '  - name: ehr',
-      `    fhir: { baseUrl: ${fhir.baseUrl} }`,
-      '',
-    ].join('\n'),
-  );
-  const database = await createTestDatabase('metrics');
-  cleanups.push(() => database.drop());
-  const prefix = `metrics-${randomBytes(4).toString('hex')}`;
-  cleanups.push(async () => {
-    const redis = new Redis(process.env.HL7E_REDIS_URL ?? 'redis://127.0.0.1:6379');
-    const keys = await redis.keys(`bull:${prefix}-*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
+  const run = await startEngine({
+    label: 'metrics',
+    channels: {
+      lab: [
+        'name: lab',
+        'source:',
+        '  mllp: { port: 0, host: 127.0.0.1 }',
+        'accept: [ORU^R01]',
+        'destinations:',
+        '  - name: ehr',
+        `    fhir: { baseUrl: ${fhir.baseUrl} }`,
+        '',
+      ].join('\n'),
+    },
   });
-  engine = new EngineProcess(join(dir, 'channels'), {
-    HL7E_DATABASE_URL: database.url,
-    HL7E_QUEUE_PREFIX: prefix,
-    HL7E_DATA_DIR: join(dir, 'data'),
-    HL7E_ARCHIVE_DIR: join(dir, 'archive'),
-    HL7E_MAPPINGS_DIR: join(dir, 'mappings'),
-  });
-  cleanups.push(() => engine.kill('SIGKILL'));
-  port = (await engine.listening(['lab'])).lab as number;
-  adminUrl = (JSON.parse(readFileSync(join(dir, 'data', 'admin.json'), 'utf8')) as { url: string }).url;
+  cleanups.push(() => run.stop());
+  port = run.ports.lab;
+  adminUrl = run.adminUrl;
 }, 60_000);
 
 afterAll(async () => {
@@ -158,7 +134,9 @@ describe('metrics during a load', () => {
     expect(sample(t, 'hl7e_ack_latency_seconds_count', { channel: 'lab' })).toBe(TOTAL + MALFORMED);
     expect(sample(t, 'hl7e_archive_records_total')).toBe(TOTAL);
     expect(sample(t, 'hl7e_messages_processed_total', { channel: 'lab', outcome: 'processed' })).toBe(TOTAL);
-    expect(sample(t, 'hl7e_delivery_attempts_total', { destination: 'ehr', outcome: 'delivered' })).toBe(TOTAL);
+    expect(sample(t, 'hl7e_delivery_attempts_total', { destination: 'ehr', outcome: 'delivered' })).toBe(
+      TOTAL,
+    );
     expect(sample(t, 'hl7e_end_to_end_seconds_count', { destination: 'ehr' })).toBe(TOTAL);
     expect(sample(t, 'hl7e_duplicates_total')).toBe(0);
     expect(sample(t, 'hl7e_circuit_breaker_state', { destination: 'ehr' })).toBe(0);

@@ -1,11 +1,9 @@
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyRing } from '../../src/archive/keyring.js';
 import { RawArchive } from '../../src/archive/raw-archive.js';
@@ -16,8 +14,8 @@ import { DeliveryRepo } from '../../src/store/delivery-repo.js';
 import { newMessageId } from '../../src/store/message-id.js';
 import { MessageRepo } from '../../src/store/message-repo.js';
 import { PgDb } from '../../src/store/pg-db.js';
-import { CLI, EngineProcess } from '../support/engine-process.js';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { startEngine } from '../support/engine-fixture.js';
+import { CLI, type EngineProcess } from '../support/engine-process.js';
 import { newSendLog, sendAllResending, syntheticAdt } from '../support/resending-sender.js';
 
 // The audit trail and archive retention as on-call uses them: the real daemon (its own Postgres
@@ -39,8 +37,8 @@ afterAll(async () => {
 
 describe('hl7e audit and hl7e archive prune against the running engine', () => {
   let dir: string;
-  let env: Record<string, string>;
-  let database: TestDatabase;
+  let env: Readonly<Record<string, string>>;
+  let databaseUrl: string;
   let db: pg.Pool;
   let engine: EngineProcess;
 
@@ -64,39 +62,18 @@ describe('hl7e audit and hl7e archive prune against the running engine', () => {
     ).rows;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'hl7e-oncall-audit-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const channels = join(dir, 'channels');
-    mkdirSync(channels);
-    writeFileSync(join(channels, 'adt.yaml'), 'name: adt\nsource:\n  mllp: { port: 0, host: 127.0.0.1 }\n');
-    writeFileSync(join(dir, 'roles.yaml'), 'operators:\n  alice: [admin]\n  carol: [analyst]\n');
-    database = await createTestDatabase('oncall_audit');
-    cleanups.push(() => database.drop());
-    const prefix = `oncall-audit-${randomBytes(4).toString('hex')}`;
-    cleanups.push(async () => {
-      const redis = new Redis(process.env.HL7E_REDIS_URL ?? 'redis://127.0.0.1:6379');
-      const keys = await redis.keys(`bull:${prefix}-*`);
-      if (keys.length > 0) await redis.del(...keys);
-      redis.disconnect();
+    const run = await startEngine({
+      label: 'oncall-audit',
+      channels: { adt: 'name: adt\nsource:\n  mllp: { port: 0, host: 127.0.0.1 }\n' },
+      files: { 'roles.yaml': 'operators:\n  alice: [admin]\n  carol: [analyst]\n' },
     });
-    env = {
-      HL7E_DATABASE_URL: database.url,
-      HL7E_QUEUE_PREFIX: prefix,
-      HL7E_DATA_DIR: join(dir, 'data'),
-      HL7E_ARCHIVE_DIR: join(dir, 'archive'),
-      HL7E_ROLES_FILE: join(dir, 'roles.yaml'),
-    };
-    engine = new EngineProcess(channels, env);
-    cleanups.push(() => engine.kill('SIGKILL'));
-    db = new pg.Pool({ connectionString: database.url, max: 2 });
-    db.on('error', () => {});
-    cleanups.push(() => db.end());
-    const ports = await engine.listening(['adt']);
+    cleanups.push(() => run.stop());
+    ({ dir, env, databaseUrl, engine, db } = run);
 
     // Today's traffic, through MLLP: its file is too recent for any prune.
     const log = newSendLog();
     await sendAllResending(
-      ports.adt as number,
+      run.ports.adt,
       [0, 1, 2].map((i) => ({ controlId: `TODAY${i}`, text: syntheticAdt(`TODAY${i}`, i, i) })),
       log,
     );
@@ -206,7 +183,7 @@ describe('hl7e audit and hl7e archive prune against the running engine', () => {
       // Messages received 40 and 41 days ago, written as intake writes them (same archive, keys and
       // rows) but with their receive time chosen: the archive names files by the time received.
       const e = readEnv({ ...process.env, ...env });
-      const store = new PgDb({ connectionString: database.url, max: 2 });
+      const store = new PgDb({ connectionString: databaseUrl, max: 2 });
       const provider = await openKeyProvider(e);
       const keyring = new KeyRing({
         provider,

@@ -1,16 +1,11 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CLI, EngineProcess } from '../support/engine-process.js';
+import { startEngine } from '../support/engine-fixture.js';
+import { CLI, type EngineProcess } from '../support/engine-process.js';
 import { okTransaction, type RecordedRequest, TestFhirServer, unavailable } from '../support/fhir-server.js';
 import { controlIds } from '../support/mllp-ack.js';
 import { frame, TestMllpClient } from '../support/mllp-test-client.js';
-import { createTestDatabase } from '../support/postgres.js';
 
 // The 3 a.m. incident of issue 6, start to end, as one story against the real daemon (its own Postgres
 // database, Redis prefix and directories; MLLP in; a TestFhirServer as the EHR) and driven only through
@@ -133,58 +128,31 @@ const controlIdsListed = (stdout: string) =>
     .sort();
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hl7e-oncall-incident-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  dataDir = join(dir, 'data');
-
   fhir = await new TestFhirServer(() => (ehrDown ? unavailable() : okTransaction())).start();
   cleanups.push(() => fhir.close());
 
-  mkdirSync(join(dir, 'channels'));
-  // Short retries so the outage dead-letters quickly; a breaker that does not open, so every message
-  // uses its attempts rather than waiting on it.
-  writeFileSync(
-    join(dir, 'channels', 'lab.yaml'),
-    [
-      'name: lab',
-      'source:',
-      '  mllp: { port: 0, host: 127.0.0.1 }',
-      'destinations:',
-      '  - name: ehr',
-      `    fhir: { baseUrl: '${fhir.baseUrl}', timeoutMs: 5000 }`,
-      '    retry: { attempts: 3, initialDelayMs: 100, maxDelayMs: 300 }',
-      '    circuitBreaker: { minimumRequests: 1000 }',
-      '',
-    ].join('\n'),
-  );
-  const rolesFile = join(dir, 'roles.yaml');
-  writeFileSync(rolesFile, 'operators:\n  olga: [oncall]\n  ines: [auditor]\n');
-
-  const database = await createTestDatabase('oncallincident');
-  cleanups.push(() => database.drop());
-  const prefix = `oncallinc-${randomBytes(4).toString('hex')}`;
-  cleanups.push(async () => {
-    const redis = new Redis(process.env.HL7E_REDIS_URL ?? 'redis://127.0.0.1:6379');
-    try {
-      const keys = await redis.keys(`bull:${prefix}-*`);
-      if (keys.length > 0) await redis.del(...keys);
-    } finally {
-      redis.disconnect();
-    }
+  const run = await startEngine({
+    label: 'oncallinc',
+    channels: {
+      // Short retries so the outage dead-letters quickly; a breaker that does not open, so every message
+      // uses its attempts rather than waiting on it.
+      lab: [
+        'name: lab',
+        'source:',
+        '  mllp: { port: 0, host: 127.0.0.1 }',
+        'destinations:',
+        '  - name: ehr',
+        `    fhir: { baseUrl: '${fhir.baseUrl}', timeoutMs: 5000 }`,
+        '    retry: { attempts: 3, initialDelayMs: 100, maxDelayMs: 300 }',
+        '    circuitBreaker: { minimumRequests: 1000 }',
+        '',
+      ].join('\n'),
+    },
+    files: { 'roles.yaml': 'operators:\n  olga: [oncall]\n  ines: [auditor]\n' },
+    listenTimeoutMs: 60_000,
   });
-  engine = new EngineProcess(join(dir, 'channels'), {
-    HL7E_DATABASE_URL: database.url,
-    HL7E_QUEUE_PREFIX: prefix,
-    HL7E_DATA_DIR: dataDir,
-    HL7E_ARCHIVE_DIR: join(dir, 'archive'),
-    HL7E_MAPPINGS_DIR: join(dir, 'mappings'),
-    HL7E_ROLES_FILE: rolesFile,
-  });
-  cleanups.push(() => engine.kill('SIGKILL'));
-  db = new pg.Pool({ connectionString: database.url, max: 2 });
-  db.on('error', () => {});
-  cleanups.push(() => db.end());
-  await engine.listening(['lab'], 60_000);
+  cleanups.push(() => run.stop());
+  ({ engine, db, dataDir } = run);
 }, 90_000);
 
 afterAll(async () => {

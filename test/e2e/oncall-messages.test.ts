@@ -1,16 +1,14 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, EngineProcess } from '../support/engine-process.js';
+import { startEngine } from '../support/engine-fixture.js';
+import { CLI, type EngineProcess } from '../support/engine-process.js';
 import { okTransaction, operationOutcome, TestFhirServer } from '../support/fhir-server.js';
 import { controlIds } from '../support/mllp-ack.js';
 import { frame, TestMllpClient } from '../support/mllp-test-client.js';
-import { createTestDatabase } from '../support/postgres.js';
 
 // `hl7e messages list/show` as an on-call engineer runs them: the built CLI as a process against the
 // real daemon (Postgres, Redis, MLLP in, a FHIR destination that refuses one message). The listings
@@ -124,10 +122,6 @@ async function auditRows(): Promise<
 }
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hl7e-oncall-msgs-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  dataDir = join(dir, 'data');
-
   fhir = await new TestFhirServer((req) => {
     const body = JSON.parse(req.body) as { identifier?: { value?: string } };
     return body.identifier?.value === REFUSED
@@ -136,52 +130,28 @@ beforeAll(async () => {
   }).start();
   cleanups.push(() => fhir.close());
 
-  mkdirSync(join(dir, 'channels'));
-  writeFileSync(
-    join(dir, 'channels', 'lab.yaml'),
-    [
-      'name: lab',
-      'source:',
-      '  mllp: { port: 0, host: 127.0.0.1 }',
-      'destinations:',
-      '  - name: ehr',
-      `    fhir: { baseUrl: '${fhir.baseUrl}', timeoutMs: 5000 }`,
-      '    retry: { attempts: 3, initialDelayMs: 50, maxDelayMs: 100 }',
-      '    circuitBreaker: { minimumRequests: 1000 }',
-      '',
-    ].join('\n'),
-  );
-  const rolesFile = join(dir, 'roles.yaml');
-  writeFileSync(rolesFile, 'operators:\n  olga: [oncall]\n  ann: [analyst]\n');
-
-  const database = await createTestDatabase('oncallmsgs');
-  cleanups.push(() => database.drop());
-  const prefix = `oncallmsgs-${randomBytes(4).toString('hex')}`;
-  cleanups.push(async () => {
-    const redis = new Redis(process.env.HL7E_REDIS_URL ?? 'redis://127.0.0.1:6379');
-    try {
-      const keys = await redis.keys(`bull:${prefix}-*`);
-      if (keys.length > 0) await redis.del(...keys);
-    } finally {
-      redis.disconnect();
-    }
+  const run = await startEngine({
+    label: 'oncallmsgs',
+    channels: {
+      lab: [
+        'name: lab',
+        'source:',
+        '  mllp: { port: 0, host: 127.0.0.1 }',
+        'destinations:',
+        '  - name: ehr',
+        `    fhir: { baseUrl: '${fhir.baseUrl}', timeoutMs: 5000 }`,
+        '    retry: { attempts: 3, initialDelayMs: 50, maxDelayMs: 100 }',
+        '    circuitBreaker: { minimumRequests: 1000 }',
+        '',
+      ].join('\n'),
+    },
+    files: { 'roles.yaml': 'operators:\n  olga: [oncall]\n  ann: [analyst]\n' },
+    env: { HL7E_RECONCILE_INTERVAL_MS: '1000' },
   });
-  engine = new EngineProcess(join(dir, 'channels'), {
-    HL7E_DATABASE_URL: database.url,
-    HL7E_QUEUE_PREFIX: prefix,
-    HL7E_DATA_DIR: dataDir,
-    HL7E_ARCHIVE_DIR: join(dir, 'archive'),
-    HL7E_MAPPINGS_DIR: join(dir, 'mappings'),
-    HL7E_ROLES_FILE: rolesFile,
-    HL7E_RECONCILE_INTERVAL_MS: '1000',
-  });
-  cleanups.push(() => engine.kill('SIGKILL'));
-  db = new pg.Pool({ connectionString: database.url, max: 2 });
-  db.on('error', () => {});
-  cleanups.push(() => db.end());
-  const ports = await engine.listening(['lab']);
+  cleanups.push(() => run.stop());
+  ({ engine, db, dataDir } = run);
 
-  const client = await TestMllpClient.connect(ports.lab as number);
+  const client = await TestMllpClient.connect(run.ports.lab);
   try {
     client.write(Buffer.concat(Object.values(SENT).map((m) => frame(m))));
     const acks = await client.waitForFrames(Object.keys(SENT).length);

@@ -1,14 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EngineProcess } from '../support/engine-process.js';
-import { controlIds } from '../support/mllp-ack.js';
-import { frame, TestMllpClient } from '../support/mllp-test-client.js';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { type RunningEngine, startEngine } from '../support/engine-fixture.js';
+import type { EngineProcess } from '../support/engine-process.js';
+import { sendForAcks } from '../support/mllp-test-client.js';
 
 // The processing step in the real daemon: filter, mapping choice, FHIR validation, not-mapped counts
 // and deliveries, read back from the store and the logs. Shared Postgres (a database of its own) and
@@ -63,68 +57,14 @@ const channelYaml = (name: string, mapping?: string) =>
     '',
   ].join('\n');
 
-interface Running {
-  engine: EngineProcess;
-  db: pg.Pool;
-  port: number;
-}
-
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 }, 30_000);
 
-/** A daemon with one channel, its own database, queue prefix and folders. */
-async function startEngine(channel: string, files: Record<string, string>): Promise<Running> {
-  const dir = mkdtempSync(join(tmpdir(), 'hl7e-procmap-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(join(dir, path, '..'), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  const database: TestDatabase = await createTestDatabase('procmap');
-  cleanups.push(() => database.drop());
-  const prefix = `procmap-${randomBytes(4).toString('hex')}`;
-  cleanups.push(() => dropQueueKeys(prefix));
-  const engine = new EngineProcess(join(dir, 'channels'), {
-    HL7E_DATABASE_URL: database.url,
-    HL7E_QUEUE_PREFIX: prefix,
-    HL7E_DATA_DIR: join(dir, 'data'),
-    HL7E_ARCHIVE_DIR: join(dir, 'archive'),
-    // Only this folder and the shipped maps: not ./mappings of whatever the cwd is.
-    HL7E_MAPPINGS_DIR: join(dir, 'mappings'),
-    HL7E_RECONCILE_INTERVAL_MS: '500',
-  });
-  cleanups.push(() => engine.kill('SIGKILL'));
-  const db = new pg.Pool({ connectionString: database.url, max: 2 });
-  db.on('error', () => {});
-  cleanups.push(() => db.end());
-  const ports = await engine.listening([channel]);
-  return { engine, db, port: ports[channel] as number };
-}
-
-async function dropQueueKeys(prefix: string): Promise<void> {
-  const redis = new Redis(process.env.HL7E_REDIS_URL ?? 'redis://127.0.0.1:6379');
-  try {
-    const keys = await redis.keys(`bull:${prefix}-*`);
-    if (keys.length > 0) await redis.del(...keys);
-  } finally {
-    redis.disconnect();
-  }
-}
-
-/** Sends the messages over one connection; resolves with MSA-1 by control id. */
-async function send(port: number, messages: readonly string[]): Promise<Record<string, string>> {
-  const client = await TestMllpClient.connect(port);
-  try {
-    client.write(Buffer.concat(messages.map((m) => frame(m))));
-    const acks = await client.waitForFrames(messages.length);
-    return Object.fromEntries(acks.map((a) => [controlIds(a).msa2, controlIds(a).msa1]));
-  } finally {
-    client.destroy();
-  }
-}
+/** Short, so a reconciler pass (which logs the not-mapped counts) comes soon. */
+const ENV = { HL7E_RECONCILE_INTERVAL_MS: '500' };
 
 async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs;
@@ -162,14 +102,15 @@ const notMappedLog = (engine: EngineProcess, channel: string) =>
     .map((e) => (e.notMapped as Record<string, Record<string, number>>)[channel]);
 
 describe('processing and mapping in the real daemon', () => {
-  let run: Running;
+  let run: RunningEngine<'intake'>;
 
   beforeAll(async () => {
-    run = await startEngine('intake', { 'channels/intake.yaml': channelYaml('intake') });
+    run = await startEngine({ label: 'procmap', channels: { intake: channelYaml('intake') }, env: ENV });
+    cleanups.push(() => run.stop());
   }, 30_000);
 
   it('ACKs, filters, converts with the default map per type, and creates deliveries', async () => {
-    const acks = await send(run.port, [ADT_A01, ORU_R01, SIU_S12, ADT_A08_TRAINING]);
+    const acks = await sendForAcks(run.ports.intake, [ADT_A01, ORU_R01, SIU_S12, ADT_A08_TRAINING]);
     expect(acks).toEqual({ PMADT001: 'AA', PMORU001: 'AA', PMSIU001: 'AA', PMTRN001: 'AA' });
 
     const byId = await processed(run.db, 4);
@@ -230,17 +171,20 @@ describe('processing and mapping in the real daemon', () => {
 });
 
 describe('a site mapping that extends a shipped one', () => {
-  let run: Running;
+  let run: RunningEngine<'site'>;
 
   beforeAll(async () => {
-    run = await startEngine('site', {
-      'channels/site.yaml': channelYaml('site', 'site-ADT'),
-      'mappings/messages/site-ADT.yaml': 'extends: ADT_A01\nmessage: site-ADT\nignore: [ZPD]\n',
+    run = await startEngine({
+      label: 'procmap',
+      channels: { site: channelYaml('site', 'site-ADT') },
+      files: { 'mappings/messages/site-ADT.yaml': 'extends: ADT_A01\nmessage: site-ADT\nignore: [ZPD]\n' },
+      env: ENV,
     });
+    cleanups.push(() => run.stop());
   }, 30_000);
 
   it('converts with the channel’s map, which no longer reports the ignored Z-segment', async () => {
-    expect(await send(run.port, [ADT_A01])).toEqual({ PMADT001: 'AA' });
+    expect(await sendForAcks(run.ports.site, [ADT_A01])).toEqual({ PMADT001: 'AA' });
     const adt = (await processed(run.db, 1)).PMADT001!;
     expect(adt).toMatchObject({ status: 'processed', detail: { mapping: 'site-ADT', destinations: 1 } });
     expect(adt.detail.mappingVersion).toMatch(/^[0-9a-f]{16}$/);

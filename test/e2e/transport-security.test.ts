@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import tls from 'node:tls';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadChannelFile } from '../../src/channels/channel-loader.js';
 import { readEnv } from '../../src/config/env.js';
@@ -15,6 +14,7 @@ import { controlIds } from '../support/mllp-ack.js';
 import { makeTestPki, type TestPki } from '../support/mllp-pki.js';
 import { frame, testMessage } from '../support/mllp-test-client.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { dropQueueKeys } from '../support/redis.js';
 
 // A channel file drives the listener's transport security end to end: the daemon (in process, on the
 // real Redis and a fresh Postgres database) reads the TLS files relative to the channel file, serves
@@ -82,14 +82,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await daemon?.stop();
   await database?.drop();
-  // This test's queues only (BullMQ's `bull:` prefix, then the engine's queue names).
-  const redis = new Redis(process.env.HL7E_REDIS_URL ?? 'redis://127.0.0.1:6379');
-  try {
-    const keys = await redis.keys(`bull:${prefix}-*`);
-    if (keys.length > 0) await redis.del(...keys);
-  } finally {
-    redis.disconnect();
-  }
+  await dropQueueKeys(prefix);
   pki?.cleanup();
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 30_000);

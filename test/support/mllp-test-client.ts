@@ -1,5 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import { controlIds } from './mllp-ack.js';
 
 /**
  * A raw MLLP peer for transport tests: writes whatever bytes a test wants (split, coalesced, broken) and
@@ -94,4 +95,19 @@ export function testMessage(controlId: string, extraSegments = ''): string {
 export function frame(payload: string | Buffer): Buffer {
   const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
   return Buffer.concat([Buffer.from([0x0b]), body, Buffer.from([0x1c, 0x0d])]);
+}
+
+/** Sends the messages in order over one connection; resolves with each ACK's MSA-1 by its MSA-2. */
+export async function sendForAcks(
+  port: number,
+  messages: readonly string[],
+): Promise<Record<string, string>> {
+  const client = await TestMllpClient.connect(port);
+  try {
+    client.write(Buffer.concat(messages.map((m) => frame(m))));
+    const acks = await client.waitForFrames(messages.length);
+    return Object.fromEntries(acks.map((a) => [controlIds(a).msa2, controlIds(a).msa1]));
+  } finally {
+    client.destroy();
+  }
 }

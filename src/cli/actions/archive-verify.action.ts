@@ -12,12 +12,15 @@ interface Row {
   archive_file: string;
   archive_offset: number;
   archive_length: number;
+  archive_pruned_at: Date | null;
 }
 
 export interface VerifyReport {
   records: number;
   ok: number;
   failed: { messageId: string; code: string; record: string }[];
+  /** Messages whose raw record retention removed (archive prune): nothing to read, not a failure. */
+  pruned: number;
   files: number;
   /** Records on disk no store row points at: written before a commit that then failed. Harmless. */
   unreferenced: number;
@@ -38,14 +41,27 @@ export async function archiveVerifyAction(
   out: (line: string) => void,
 ): Promise<number> {
   const report = await withOfflineEngine(env, async ({ db, archive }) => {
-    const r: VerifyReport = { records: 0, ok: 0, failed: [], files: 0, unreferenced: 0, tornTails: 0 };
+    const r: VerifyReport = {
+      records: 0,
+      ok: 0,
+      failed: [],
+      pruned: 0,
+      files: 0,
+      unreferenced: 0,
+      tornTails: 0,
+    };
     for (let after = 0; ; ) {
       const { rows } = await db.query<Row>(
-        `SELECT id, seq, channel, content_sha256, archive_file, archive_offset, archive_length FROM messages
+        `SELECT id, seq, channel, content_sha256, archive_file, archive_offset, archive_length, archive_pruned_at
+           FROM messages
           WHERE seq > $1 AND ($3::text IS NULL OR channel = $3) ORDER BY seq LIMIT $2`,
         [after, PAGE, opts.channel ?? null],
       );
       for (const m of rows) {
+        if (m.archive_pruned_at) {
+          r.pruned++;
+          continue;
+        }
         r.records++;
         const location = { file: m.archive_file, offset: m.archive_offset, length: m.archive_length };
         try {
@@ -89,6 +105,8 @@ export async function archiveVerifyAction(
       out(`    ${f.messageId}  ${f.code}  ${f.record}`);
     if (report.failed.length > (opts.maxListed ?? 20))
       out(`    … ${report.failed.length - (opts.maxListed ?? 20)} more (--json lists all)`);
+    if (report.pruned > 0)
+      out(`  pruned (retention)     ${n(report.pruned)}  (raw record removed by archive prune)`);
     out(
       `  unreferenced records   ${n(report.unreferenced)}  (written before a commit that failed; harmless)`,
     );

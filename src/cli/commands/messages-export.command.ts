@@ -2,22 +2,18 @@ import type { Command } from 'commander';
 import { EXPORT_DEFAULT_LIMIT, EXPORT_MAX_LIMIT } from '../../admin/export-limits.js';
 import type { ExportEvent } from '../../admin/export-routes.js';
 import { readEnv } from '../../config/env.js';
-import { MESSAGE_STATUSES } from '../../store/message-search.js';
 import { AdminClient, operatorName } from '../admin-client.js';
 import { CliError, EXIT } from '../cli-error.js';
+import {
+  addMessageFilterOptions,
+  limitOption,
+  type MessageFilterOptions,
+  messageFilter,
+} from '../filter-options.js';
 import { dim, yellow } from '../terminal.js';
-import { parseTimeArg } from '../time-arg.js';
 
-export interface ExportOptions {
+export interface ExportOptions extends MessageFilterOptions {
   deidentify?: boolean;
-  channel?: string;
-  status?: string;
-  type?: string;
-  since?: string;
-  until?: string;
-  sender?: string;
-  controlId?: string;
-  destination?: string;
   limit?: string;
   keepZSegment?: string;
   reason?: string;
@@ -28,23 +24,14 @@ const note = (l: string) => process.stderr.write(`${l}\n`);
 
 /** `hl7e messages export`: added to the `messages` command group by messages.command.ts. */
 export function registerMessagesExport(messages: Command): void {
-  messages
-    .command('export')
-    .description(
-      'messages with the HIPAA Safe Harbor identifiers removed, as an HL7 file to share (e.g. with a vendor debugging a mapping)',
-    )
-    .option('--deidentify', 'required: the export is de-identified (there is no other kind)')
-    .option('--channel <name>', 'only this channel')
-    .option('--status <status>', `message status: ${MESSAGE_STATUSES.join(', ')}`)
-    .option('--type <type>', 'MSH-9: ORU^R01 exactly, ADT every ADT event, ADT^A0* a prefix')
-    .option('--since <time>', 'received at or after: ISO time or an age (30m, 2h, 3d)')
-    .option('--until <time>', 'received before: ISO time or an age')
-    .option('--sender <name>', 'MSH-3|MSH-4 as listed, or either part alone')
-    .option('--control-id <id>', 'MSH-10')
-    .option(
-      '--destination <name>',
-      'messages with a delivery there (with --status failed: not delivered there)',
-    )
+  addMessageFilterOptions(
+    messages
+      .command('export')
+      .description(
+        'messages with the HIPAA Safe Harbor identifiers removed, as an HL7 file to share (e.g. with a vendor debugging a mapping)',
+      )
+      .option('--deidentify', 'required: the export is de-identified (there is no other kind)'),
+  )
     .option(
       '--limit <n>',
       `the newest n messages that match (1-${EXPORT_MAX_LIMIT})`,
@@ -96,13 +83,8 @@ export function exportBody(opts: ExportOptions, now = Date.now()): Record<string
   const reason = opts.reason?.trim();
   if (!reason)
     throw new CliError('export needs --reason "why" (it is recorded in the audit trail)', EXIT.usage);
-  if (opts.status !== undefined && !(MESSAGE_STATUSES as readonly string[]).includes(opts.status)) {
-    throw new CliError(`--status: one of ${MESSAGE_STATUSES.join(', ')}`, EXIT.usage);
-  }
-  const limit = opts.limit ?? String(EXPORT_DEFAULT_LIMIT);
-  if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > EXPORT_MAX_LIMIT) {
-    throw new CliError(`--limit: a whole number from 1 to ${EXPORT_MAX_LIMIT}`, EXIT.usage);
-  }
+  const filter = messageFilter(opts, now);
+  const limit = limitOption(opts.limit ?? String(EXPORT_DEFAULT_LIMIT), EXPORT_MAX_LIMIT);
   const keep = (opts.keepZSegment ?? '')
     .split(',')
     .map((s) => s.trim().toUpperCase())
@@ -110,23 +92,13 @@ export function exportBody(opts: ExportOptions, now = Date.now()): Record<string
   if (keep.some((s) => !/^Z[A-Z0-9]{2}$/.test(s))) {
     throw new CliError('--keep-z-segment: Z-segment names, comma-separated (ZPD,ZIN)', EXIT.usage);
   }
-  const text = (v: string | undefined) => (v !== undefined && v.trim() !== '' ? v.trim() : undefined);
-  const body: Record<string, unknown> = {
+  return {
     deidentify: true,
     reason,
-    channel: text(opts.channel),
-    status: opts.status,
-    type: text(opts.type),
-    since: opts.since ? parseTimeArg(opts.since, '--since', now).toISOString() : undefined,
-    until: opts.until ? parseTimeArg(opts.until, '--until', now).toISOString() : undefined,
-    sender: text(opts.sender),
-    controlId: text(opts.controlId),
-    destination: text(opts.destination),
-    limit: Number(limit),
-    keepSegments: keep.length > 0 ? keep : undefined,
+    ...filter,
+    limit,
+    ...(keep.length > 0 ? { keepSegments: keep } : {}),
   };
-  for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
-  return body;
 }
 
 /**

@@ -2,11 +2,16 @@ import type { Command } from 'commander';
 import type { FhirReveal, RawReveal } from '../../admin/message-routes.js';
 import { readEnv } from '../../config/env.js';
 import type { MessageDetail, MessageListRow, MessagePage } from '../../store/message-search.js';
-import { MAX_PAGE, MESSAGE_STATUSES } from '../../store/message-search.js';
+import { MAX_PAGE } from '../../store/message-search.js';
 import { AdminClient, operatorName } from '../admin-client.js';
 import { CliError, EXIT } from '../cli-error.js';
+import {
+  addMessageFilterOptions,
+  limitOption,
+  type MessageFilterOptions,
+  messageFilter,
+} from '../filter-options.js';
 import { age, dim, green, red, table, yellow } from '../terminal.js';
-import { parseTimeArg } from '../time-arg.js';
 import { registerMessagesExport } from './messages-export.command.js';
 
 /** A type as it arrives over JSON: times are ISO strings. */
@@ -21,15 +26,7 @@ type Wire<T> = T extends Date
 const print = (l: string) => process.stdout.write(`${l}\n`);
 const note = (l: string) => process.stderr.write(`${l}\n`);
 
-interface ListOptions {
-  channel?: string;
-  status?: string;
-  type?: string;
-  since?: string;
-  until?: string;
-  sender?: string;
-  controlId?: string;
-  destination?: string;
+interface ListOptions extends MessageFilterOptions {
   limit?: string;
   cursor?: string;
   json?: boolean;
@@ -47,20 +44,11 @@ export function registerMessages(program: Command): void {
     .command('messages')
     .description('find messages in the running engine and see what happened to them');
 
-  messages
-    .command('list')
-    .description('messages newest first, filtered; ids, times, codes and status only (no patient data)')
-    .option('--channel <name>', 'only this channel')
-    .option('--status <status>', `message status: ${MESSAGE_STATUSES.join(', ')}`)
-    .option('--type <type>', 'MSH-9: ORU^R01 exactly, ADT every ADT event, ADT^A0* a prefix')
-    .option('--since <time>', 'received at or after: ISO time or an age (30m, 2h, 3d)')
-    .option('--until <time>', 'received before: ISO time or an age')
-    .option('--sender <name>', 'MSH-3|MSH-4 as listed, or either part alone')
-    .option('--control-id <id>', 'MSH-10')
-    .option(
-      '--destination <name>',
-      'messages with a delivery there; with --status failed: not delivered there (failed delivery or processing)',
-    )
+  addMessageFilterOptions(
+    messages
+      .command('list')
+      .description('messages newest first, filtered; ids, times, codes and status only (no patient data)'),
+  )
     .option('--limit <n>', `rows per page (1-${MAX_PAGE})`, '50')
     .option('--cursor <next>', 'the next page (from the hint line or the JSON `next`)')
     .option('--json', '{ messages, next } as JSON')
@@ -140,30 +128,14 @@ Examples:
 
 /** Options → the admin API's query; times resolved once, so the next page covers the same window. */
 export function listQuery(opts: ListOptions, now = Date.now()): Record<string, string> {
-  const q: Record<string, string> = {};
-  const set = (k: string, v: string | undefined) => {
-    if (v !== undefined && v.trim() !== '') q[k] = v.trim();
-  };
-  if (opts.status !== undefined && !(MESSAGE_STATUSES as readonly string[]).includes(opts.status)) {
-    throw new CliError(`--status: one of ${MESSAGE_STATUSES.join(', ')}`, EXIT.usage);
+  const q = messageFilter(opts, now);
+  q.limit = String(limitOption(opts.limit ?? '50', MAX_PAGE));
+  if (opts.cursor !== undefined) {
+    if (!/^\d{1,18}$/.test(opts.cursor)) {
+      throw new CliError('--cursor: the value from the previous page’s hint', EXIT.usage);
+    }
+    q.cursor = opts.cursor;
   }
-  const limit = opts.limit ?? '50';
-  if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_PAGE) {
-    throw new CliError(`--limit: a whole number from 1 to ${MAX_PAGE}`, EXIT.usage);
-  }
-  if (opts.cursor !== undefined && !/^\d{1,18}$/.test(opts.cursor)) {
-    throw new CliError('--cursor: the value from the previous page’s hint', EXIT.usage);
-  }
-  set('channel', opts.channel);
-  set('status', opts.status);
-  set('type', opts.type);
-  if (opts.since) q.since = parseTimeArg(opts.since, '--since', now).toISOString();
-  if (opts.until) q.until = parseTimeArg(opts.until, '--until', now).toISOString();
-  set('sender', opts.sender);
-  set('controlId', opts.controlId);
-  set('destination', opts.destination);
-  q.limit = limit;
-  set('cursor', opts.cursor);
   return q;
 }
 
