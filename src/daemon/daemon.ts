@@ -220,8 +220,12 @@ export class Daemon {
         Promise.allSettled([...destinations.values()].map((d) => d.close())),
       );
       const replays = new ReplayRepo(store.deliveryDb);
+      // The delivery pool also serves status (reconciler lines, hl7e status): processing may fill the
+      // work pool for seconds under load, and a status query must not wait behind it (bench:deliver saw
+      // it time out there).
+      const deliveryRepo = new DeliveryRepo(store.deliveryDb);
       const delivery = new DeliveryStep({
-        deliveries: new DeliveryRepo(store.deliveryDb),
+        deliveries: deliveryRepo,
         replays,
         archive,
         keys: keyring,
@@ -266,7 +270,7 @@ export class Daemon {
           else if (stats.deliveries > 0) logger.debug(stats, 'reconciler re-enqueued pending deliveries');
           // Positions that carried data no mapping rule read, counted per channel since start.
           if (gaps.takeChanged()) logger.info({ notMapped: gaps.snapshot() }, 'fields not mapped');
-          this.#reportDestinations(workDeliveries, destinations).catch((err: unknown) =>
+          this.#reportDestinations(deliveryRepo, destinations).catch((err: unknown) =>
             logger.warn({ err }, 'destination status query failed'),
           );
         },
@@ -370,7 +374,7 @@ export class Daemon {
           state,
           db: store.workDb,
           messages: workMessages,
-          deliveries: workDeliveries,
+          deliveries: deliveryRepo,
           audit: new AuditLog(new AuditRepo(store.db)),
           keys: keyring,
           archive,
