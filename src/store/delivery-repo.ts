@@ -295,21 +295,28 @@ export class DeliveryRepo {
       last_error_class: string | null;
       last_error_at: Date | null;
     }>(
-      `SELECT channel, destination,
+      `WITH d AS (
+         SELECT channel, destination, status, attempts, order_key, created_at, last_error_class, last_error_at,
+                -- Is an earlier delivery of the same key retrying or held? One sort per key, not a
+                -- lookup per row: a correlated EXISTS here went quadratic and timed out on a backlog
+                -- of tens of thousands (bench:deliver's closed loop).
+                coalesce(bool_or(status = 'held' OR (status = 'pending' AND attempts > 0)) OVER (
+                  PARTITION BY channel, destination, order_key ORDER BY seq
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false) AS behind
+           FROM deliveries
+          -- Only the unfinished and the dead (partial indexes): delivered rows are the bulk of the table.
+          WHERE status IN ('pending', 'held', 'failed'))
+       SELECT channel, destination,
               count(*) FILTER (WHERE status = 'pending')::int AS pending,
               count(*) FILTER (WHERE status = 'pending' AND attempts > 0)::int AS retrying,
               count(*) FILTER (WHERE status = 'held')::int AS held,
-              count(*) FILTER (WHERE status = 'pending' AND attempts = 0 AND order_key IS NOT NULL AND EXISTS (
-                SELECT 1 FROM deliveries e WHERE e.channel = d.channel AND e.destination = d.destination
-                   AND e.order_key = d.order_key AND e.seq < d.seq
-                   AND (e.status = 'held' OR (e.status = 'pending' AND e.attempts > 0))))::int AS held_back,
+              count(*) FILTER (WHERE status = 'pending' AND attempts = 0 AND order_key IS NOT NULL AND behind)::int
+                AS held_back,
               count(*) FILTER (WHERE status = 'failed')::int AS failed,
               min(created_at) FILTER (WHERE status = 'pending') AS oldest_pending,
               (array_agg(last_error_class ORDER BY last_error_at DESC NULLS LAST))[1] AS last_error_class,
               max(last_error_at) AS last_error_at
-         FROM deliveries d
-        -- Only the unfinished and the dead (partial indexes): delivered rows are the bulk of the table.
-        WHERE status IN ('pending', 'held', 'failed')
+         FROM d
         GROUP BY channel, destination
         ORDER BY channel, destination`,
     );
