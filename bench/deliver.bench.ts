@@ -53,10 +53,11 @@ import { MllpSender } from '../src/mllp/index.js';
 import { EngineProcess } from '../test/support/engine-process.js';
 import { ADMIN_URL, createTestDatabase } from '../test/support/postgres.js';
 import {
-  DaemonDied,
   deleteKeysMatching,
   postmasterPid,
   redisServerPid,
+  reportBenchFailure,
+  stopDaemon,
   deathWatch as watchDaemon,
 } from './support/bench-daemon.js';
 import type { EndpointAnswer, EndpointCommand, EndpointRequest } from './support/fhir-endpoint.js';
@@ -1355,25 +1356,12 @@ async function main(): Promise<number> {
     console.log(JSON.stringify(json));
     return interrupted ? 130 : ok ? 0 : 1;
   } catch (err) {
-    if (interrupted) {
-      console.error(`interrupted: ${err instanceof Error ? err.message : String(err)}`);
-    } else if (err instanceof DaemonDied || (engine && engine.proc.exitCode !== null)) {
-      console.error(
-        `${err instanceof Error ? err.message : String(err)}\n--- daemon output ---\n${engine?.output ?? ''}`,
-      );
-    } else {
-      console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    }
+    reportBenchFailure(err, interrupted, engine);
     return 1;
   } finally {
     stopping = true;
     for (const s of senders) await s.close().catch(() => {});
-    if (engine && engine.proc.exitCode === null) {
-      const exited = engine.kill('SIGTERM');
-      const timer = setTimeout(() => engine?.proc.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await stopDaemon(engine);
     if (endpoint && endpoint.proc.exitCode === null) {
       const exited = new Promise((r) => endpoint?.proc.once('exit', r));
       endpoint.proc.kill('SIGTERM');

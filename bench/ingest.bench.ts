@@ -45,10 +45,11 @@ import { EngineProcess } from '../test/support/engine-process.js';
 import { ADMIN_URL, createTestDatabase, type TestDatabase } from '../test/support/postgres.js';
 import { freePort } from '../test/support/private-services.js';
 import {
-  DaemonDied,
   deleteKeysMatching,
   postmasterPid,
   redisServerPid,
+  reportBenchFailure,
+  stopDaemon,
   deathWatch as watchDaemon,
 } from './support/bench-daemon.js';
 import {
@@ -655,26 +656,12 @@ async function main(): Promise<number> {
     );
     return interrupted ? 130 : storeOk ? 0 : 1;
   } catch (err) {
-    if (interrupted) {
-      // Ctrl-C also reaches the daemon (same process group): its exit is expected, not a failure to dump.
-      console.error(`interrupted: ${err instanceof Error ? err.message : String(err)}`);
-    } else if (err instanceof DaemonDied || (engine && engine.proc.exitCode !== null)) {
-      console.error(
-        `${err instanceof Error ? err.message : String(err)}\n--- daemon output ---\n${engine?.output ?? ''}`,
-      );
-    } else {
-      console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    }
+    reportBenchFailure(err, interrupted, engine);
     return 1;
   } finally {
     stopping = true;
     for (const s of senders) await s.close().catch(() => {});
-    if (engine && engine.proc.exitCode === null) {
-      const exited = engine.kill('SIGTERM');
-      const timer = setTimeout(() => engine?.proc.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await stopDaemon(engine);
     await client?.end().catch(() => {});
     if (redis) {
       try {

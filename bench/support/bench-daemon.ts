@@ -43,3 +43,28 @@ export async function deleteKeysMatching(redis: Redis, pattern: string): Promise
   } while (cursor !== '0');
   return deleted;
 }
+
+/**
+ * A benchmark run that threw, said in one place: Ctrl-C (which also reaches the daemon, so its exit is
+ * expected), the daemon dying (with its output, which explains why), or anything else with its stack.
+ */
+export function reportBenchFailure(
+  err: unknown,
+  interrupted: boolean,
+  engine: EngineProcess | undefined,
+): void {
+  const text = err instanceof Error ? err.message : String(err);
+  if (interrupted) console.error(`interrupted: ${text}`);
+  else if (err instanceof DaemonDied || (engine && engine.proc.exitCode !== null)) {
+    console.error(`${text}\n--- daemon output ---\n${engine?.output ?? ''}`);
+  } else console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+}
+
+/** SIGTERM, and SIGKILL if the graceful stop takes longer than 20 s. */
+export async function stopDaemon(engine: EngineProcess | undefined): Promise<void> {
+  if (!engine || engine.proc.exitCode !== null) return;
+  const exited = engine.kill('SIGTERM');
+  const timer = setTimeout(() => engine.proc.kill('SIGKILL'), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
