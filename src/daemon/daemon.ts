@@ -77,7 +77,6 @@ export class Daemon {
   /** Teardown steps in the order they must run (reverse of construction). */
   #teardown: { name: string; run: () => Promise<unknown> }[] = [];
   #commit: GroupCommit | undefined;
-  #metrics: EngineMetrics | undefined;
   /** Closes the admin API and removes its admin.json. */
   #admin: (() => Promise<void>) | undefined;
 
@@ -116,7 +115,6 @@ export class Daemon {
             return { channel: s.channel, destination: s.destination, state: s.breaker };
           }),
       });
-      this.#metrics = metrics;
 
       const queues = await WorkQueues.connect({
         backend: env.queue,
@@ -323,11 +321,13 @@ export class Daemon {
         'retention policy',
       );
       for (const w of retention.warnings) logger.warn({ file: retention.file ?? null }, w);
+      // One audit trail: its appends serialise on a chain lock, whoever writes them.
+      const audit = new AuditLog(new AuditRepo(store.db));
       const prune = new RetentionSchedule({
         deps: {
           db: store.workDb,
           archiveDir: env.archiveDir,
-          audit: new AuditLog(new AuditRepo(store.db)),
+          audit,
           keys: keyring,
         },
         repo: new RetentionRepo(store.db),
@@ -375,7 +375,7 @@ export class Daemon {
           db: store.workDb,
           messages: workMessages,
           deliveries: deliveryRepo,
-          audit: new AuditLog(new AuditRepo(store.db)),
+          audit,
           keys: keyring,
           archive,
           converter,
@@ -399,7 +399,7 @@ export class Daemon {
       logger.info({ url, file: join(env.dataDir, ADMIN_FILE) }, 'admin API listening');
 
       for (const channel of channels) {
-        const listener = new MllpListener(this.#listenerOptions(channel, commit));
+        const listener = new MllpListener(this.#listenerOptions(channel, commit, metrics));
         this.#listeners.set(channel.name, listener);
         const { host, port } = await listener.listen();
         this.#addresses.push({ channel: channel.name, host, port });
@@ -509,7 +509,7 @@ export class Daemon {
     return channels;
   }
 
-  #listenerOptions(channel: ChannelConfig, sink: MessageSink): MllpListenerOptions {
+  #listenerOptions(channel: ChannelConfig, sink: MessageSink, metrics: EngineMetrics): MllpListenerOptions {
     const src = channel.source.mllp;
     const { logger, env } = this.#opts;
     const log = logger.child({ channel: channel.name });
@@ -522,13 +522,10 @@ export class Daemon {
       handler: async (frame, conn) => {
         const started = performance.now();
         const result = await intake(frame, conn.id);
-        const m = this.#metrics;
-        if (m) {
-          m.received.inc({ channel: channel.name });
-          m.acks.inc({ channel: channel.name, outcome: result.outcome });
-          m.ackLatency.observe({ channel: channel.name }, (performance.now() - started) / 1000);
-          if (result.duplicate) m.duplicates.inc({ channel: channel.name });
-        }
+        metrics.received.inc({ channel: channel.name });
+        metrics.acks.inc({ channel: channel.name, outcome: result.outcome });
+        metrics.ackLatency.observe({ channel: channel.name }, (performance.now() - started) / 1000);
+        if (result.duplicate) metrics.duplicates.inc({ channel: channel.name });
         if (result.outcome !== 'accept')
           log.warn(
             {

@@ -483,13 +483,12 @@ function deliverQueueName(prefix: string, d: { channel: string; destination: str
   return `${prefix}-deliver-${d.channel}-${d.destination}`;
 }
 
+/** A delivery job: the destination's own attempts and backoff, on top of the queue's JOB_DEFAULTS. */
 function deliveryJobOptions(deliveryId: string, spec: DeliveryQueueSpec): JobsOptions {
   return {
     jobId: deliveryId,
     attempts: spec.retry.attempts,
     backoff: { type: DELIVERY_BACKOFF, delay: spec.retry.initialDelayMs },
-    removeOnComplete: true,
-    removeOnFail: true,
   };
 }
 
