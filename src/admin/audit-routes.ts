@@ -1,7 +1,7 @@
 import type { AuditRow } from '../store/audit-repo.js';
 import { AuditRepo } from '../store/audit-repo.js';
 import type { AdminContext } from './admin-context.js';
-import { AdminError, type AdminRoute } from './admin-server.js';
+import type { AdminRoute } from './admin-server.js';
 import { intArg, timeArg } from './request-args.js';
 
 /** One audit row as the API shows it; hashes shortened (the full head hash comes from verify). */

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { ArchiveRef } from '../archive/raw-archive.js';
 import { Deidentifier } from '../deid/index.js';
 import { isEngineError } from '../errors.js';
 import { decodeHl7 } from '../hl7/charset.js';
-import type { StoredMessage } from '../store/message-repo.js';
+import { archiveRefOf, type StoredMessage } from '../store/message-repo.js';
 import { MAX_PAGE, type MessageFilter, MessageSearch } from '../store/message-search.js';
 import type { AdminContext } from './admin-context.js';
 import { AdminError, type AdminRequest, type AdminRoute } from './admin-server.js';
@@ -195,7 +194,7 @@ async function exportBatch(
 ): Promise<ExportEvent[]> {
   const rows = await Promise.all(ids.map((id) => ctx.messages.get(id)));
   const found = rows.filter((m): m is StoredMessage => m !== undefined);
-  const raws = await ctx.archive.readMany(found.map(archiveRef));
+  const raws = await ctx.archive.readMany(found.map(archiveRefOf));
   const byId = new Map<string, ExportEvent>();
   found.forEach((m, i) => {
     byId.set(m.id, exportOne(ctx, deid, m, raws[i]));
@@ -220,15 +219,6 @@ function exportOne(
   } catch (err) {
     return { type: 'skipped', messageId: m.id, code: codeOf(err) };
   }
-}
-
-function archiveRef(m: StoredMessage): ArchiveRef {
-  return {
-    channel: m.channel,
-    messageId: m.id,
-    sha256: m.content_sha256,
-    location: { file: m.archive_file, offset: m.archive_offset, length: m.archive_length },
-  };
 }
 
 /** An error's code for the trail and the stream: an engine or system code (ENOENT), never its text. */

@@ -2,7 +2,7 @@ import { openBody } from '../archive/delivery-bodies.js';
 import { isEngineError } from '../errors.js';
 import { decodeHl7 } from '../hl7/charset.js';
 import { ArchiveUsageRepo } from '../store/archive-usage-repo.js';
-import type { StoredMessage } from '../store/message-repo.js';
+import { archiveRefOf, type StoredMessage } from '../store/message-repo.js';
 import {
   MAX_PAGE,
   MESSAGE_STATUSES,
@@ -191,12 +191,7 @@ async function readRaw(ctx: AdminContext, m: StoredMessage): Promise<Buffer> {
       `the raw content of ${m.id} was pruned from the archive at ${prunedAt.toISOString()} (hl7e archive prune); its states and attempts remain`,
     );
   }
-  return ctx.archive.read({
-    channel: m.channel,
-    messageId: m.id,
-    sha256: m.content_sha256,
-    location: { file: m.archive_file, offset: m.archive_offset, length: m.archive_length },
-  });
+  return ctx.archive.read(archiveRefOf(m));
 }
 
 async function revealRaw(ctx: AdminContext, m: StoredMessage): Promise<RawReveal> {

@@ -21,7 +21,6 @@ export function table(header: readonly string[], rows: readonly (readonly string
 
 /** Text as it shows: without colour codes (for padding). */
 function visible(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ESC of a colour code
   return text.replace(/\u001b\[\d+m/g, '');
 }
 

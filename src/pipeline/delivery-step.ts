@@ -73,7 +73,7 @@ export class DeliveryStep {
     const dest = this.#o.destinations.get(destinationKey(job));
     if (!dest) return { kind: 'done' };
     const work = await this.#o.deliveries.load(job.deliveryId);
-    if (!work || work.status !== 'pending') return { kind: 'done' };
+    if (work?.status !== 'pending') return { kind: 'done' };
     if (work.blocked && work.orderKey !== null && (await this.#park(work, job))) return { kind: 'parked' };
 
     const open = dest.openFor();

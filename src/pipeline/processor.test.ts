@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../../test/support/postgr
 import { KeyRing } from '../archive/keyring.js';
 import { LocalKeyProvider } from '../archive/local-key-provider.js';
 import { RawArchive } from '../archive/raw-archive.js';
-import { CHANNEL_DEFAULTS, type ChannelConfig } from '../channels/channel-config.js';
+import type { ChannelConfig } from '../channels/channel-config.js';
 import { EngineError } from '../errors.js';
 import { parse, readMshHeader } from '../hl7/index.js';
 import { MappingCatalog } from '../mapping/mapping-catalog.js';

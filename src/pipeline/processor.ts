@@ -4,7 +4,7 @@ import type { ChannelConfig } from '../channels/channel-config.js';
 import { EngineError, isEngineError } from '../errors.js';
 import type { Db } from '../store/db.js';
 import type { DeliveryRef, DeliveryRepo, NewDeliveries } from '../store/delivery-repo.js';
-import type { MessageRepo, StoredMessage } from '../store/message-repo.js';
+import { archiveRefOf, type MessageRepo, type StoredMessage } from '../store/message-repo.js';
 import {
   type ConversionOutcome,
   type ConvertItem,
@@ -196,15 +196,7 @@ export class Processor {
     }
     if (missing.length > 0) {
       const read = await this.#o.archive.readMany(
-        missing.map((i) => {
-          const m = batch[i] as StoredMessage;
-          return {
-            channel: m.channel,
-            messageId: m.id,
-            sha256: m.content_sha256,
-            location: { file: m.archive_file, offset: m.archive_offset, length: m.archive_length },
-          };
-        }),
+        missing.map((i) => archiveRefOf(batch[i] as StoredMessage)),
       );
       for (const [k, i] of missing.entries()) out[i] = read[k] as { raw: Buffer } | { error: unknown };
     }

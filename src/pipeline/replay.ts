@@ -3,7 +3,7 @@ import type { KeyRing } from '../archive/keyring.js';
 import type { RawArchive } from '../archive/raw-archive.js';
 import type { ChannelConfig } from '../channels/channel-config.js';
 import type { DeliveryRef } from '../store/delivery-repo.js';
-import type { MessageRepo } from '../store/message-repo.js';
+import { archiveRefOf, type MessageRepo } from '../store/message-repo.js';
 import type { ReplayCandidate, ReplayRepo, ReplaySelection } from '../store/replay-repo.js';
 import type { MessageConverter } from './message-converter.js';
 
@@ -140,12 +140,7 @@ async function* previews(
       const before = last
         ? await openBody(deps.keys, { deliveryId: d.id, attempt: last.attempt, kind: 'request' }, last.body)
         : null;
-      const raw = await deps.archive.read({
-        channel: m.channel,
-        messageId: m.id,
-        sha256: m.content_sha256,
-        location: { file: m.archive_file, offset: m.archive_offset, length: m.archive_length },
-      });
+      const raw = await deps.archive.read(archiveRefOf(m));
       const [built] = await deps.converter.bundles([{ channel: m.channel, raw, sha256: m.content_sha256 }]);
       yield {
         type: 'preview',

@@ -1,3 +1,4 @@
+import type { ArchiveRef } from '../archive/raw-archive.js';
 import type { Queryable } from './db.js';
 
 export type MessageStatus = 'received' | 'processed' | 'delivered' | 'failed' | 'rejected';
@@ -61,6 +62,16 @@ export interface StoredMessage {
   archive_file: string;
   archive_offset: number;
   archive_length: number;
+}
+
+/** Where a stored message's raw bytes are in the archive, and what they must hash to. */
+export function archiveRefOf(m: StoredMessage): ArchiveRef {
+  return {
+    channel: m.channel,
+    messageId: m.id,
+    sha256: m.content_sha256,
+    location: { file: m.archive_file, offset: m.archive_offset, length: m.archive_length },
+  };
 }
 
 const STORED_COLUMNS = `id, seq, channel, sender, control_id, message_type, status, partition, received_at,
